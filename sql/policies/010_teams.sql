@@ -1,0 +1,20 @@
+-- app.teams: buying teams. Everyone reads; the system admin maintains.
+set local role tracker_owner;
+alter table app.teams enable row level security;
+alter table app.teams force row level security;
+
+create policy select_everyone on app.teams for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.teams is 'Every staff role sees every buying team.';
+
+create policy insert_system_admin on app.teams for insert to system_admin with check (true);
+comment on policy insert_system_admin on app.teams is 'The system admin creates teams.';
+create policy update_system_admin on app.teams for update to system_admin using (true) with check (true);
+comment on policy update_system_admin on app.teams is 'The system admin renames teams.';
+-- NOTE: delete is not granted because samples and staff keep referring to a team forever.
+
+grant select on app.teams to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
+  logistics, finance, ops_director, md, system_admin;
+grant insert (code, name), update (code, name) on app.teams to system_admin;

@@ -1,0 +1,19 @@
+-- app.categories: product categories. Everyone reads; the system admin maintains.
+set local role tracker_owner;
+alter table app.categories enable row level security;
+alter table app.categories force row level security;
+
+create policy select_everyone on app.categories for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.categories is 'Every staff role sees every category.';
+create policy insert_system_admin on app.categories for insert to system_admin with check (true);
+comment on policy insert_system_admin on app.categories is 'The system admin adds categories.';
+create policy update_system_admin on app.categories for update to system_admin using (true) with check (true);
+comment on policy update_system_admin on app.categories is 'The system admin renames categories.';
+-- NOTE: delete is not granted because spend analysis refers to categories forever.
+
+grant select on app.categories to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (name, department), update (name, department) on app.categories to system_admin;

@@ -1,0 +1,19 @@
+-- app.seasons: trading seasons. Everyone reads; the system admin maintains.
+set local role tracker_owner;
+alter table app.seasons enable row level security;
+alter table app.seasons force row level security;
+
+create policy select_everyone on app.seasons for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.seasons is 'Every staff role sees every season.';
+create policy insert_system_admin on app.seasons for insert to system_admin with check (true);
+comment on policy insert_system_admin on app.seasons is 'The system admin opens new seasons.';
+create policy update_system_admin on app.seasons for update to system_admin using (true) with check (true);
+comment on policy update_system_admin on app.seasons is 'The system admin corrects season names and dates.';
+-- NOTE: delete is not granted because samples refer to their season forever.
+
+grant select on app.seasons to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (code, name, starts_on, ends_on), update (code, name, starts_on, ends_on) on app.seasons to system_admin;

@@ -1,0 +1,19 @@
+-- app.locations: places in the building. Everyone reads; logistics and the system admin maintain.
+set local role tracker_owner;
+alter table app.locations enable row level security;
+alter table app.locations force row level security;
+
+create policy select_everyone on app.locations for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.locations is 'Every staff role sees every location, so anyone can find a sample.';
+create policy insert_logistics_admin on app.locations for insert to logistics, system_admin with check (true);
+comment on policy insert_logistics_admin on app.locations is 'Logistics and the system admin add shelves and rooms.';
+create policy update_logistics_admin on app.locations for update to logistics, system_admin using (true) with check (true);
+comment on policy update_logistics_admin on app.locations is 'Logistics and the system admin rename shelves and rooms.';
+-- NOTE: delete is not granted because events refer to past locations.
+
+grant select on app.locations to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (code, name, kind), update (code, name, kind) on app.locations to logistics, system_admin;

@@ -1,0 +1,19 @@
+-- app.currencies: accepted currencies and default rates. Everyone reads; finance maintains rates.
+set local role tracker_owner;
+alter table app.currencies enable row level security;
+alter table app.currencies force row level security;
+
+create policy select_everyone on app.currencies for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.currencies is 'Every staff role sees the accepted currencies.';
+create policy insert_finance on app.currencies for insert to finance with check (true);
+comment on policy insert_finance on app.currencies is 'Finance adds currencies.';
+create policy update_finance on app.currencies for update to finance using (true) with check (true);
+comment on policy update_finance on app.currencies is 'Finance maintains the default rates to GBP.';
+-- NOTE: delete is not granted because costs refer to their currency.
+
+grant select on app.currencies to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (code, name, gbp_rate), update (name, gbp_rate) on app.currencies to finance;

@@ -1,0 +1,14 @@
+-- app.transition_rules: the lifecycle as data. Everyone reads; nobody edits (migrations own it).
+set local role tracker_owner;
+alter table app.transition_rules enable row level security;
+alter table app.transition_rules force row level security;
+
+create policy select_everyone on app.transition_rules for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.transition_rules is 'Every staff role can read who may do what in the lifecycle.';
+-- NOTE: insert/update/delete are not granted: the rules change only through sql/functions/030_transition_rules.sql.
+
+grant select on app.transition_rules to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;

@@ -1,0 +1,21 @@
+-- app.suppliers: companies samples come from. Everyone reads the name; buyers add suppliers.
+set local role tracker_owner;
+alter table app.suppliers enable row level security;
+alter table app.suppliers force row level security;
+
+create policy select_everyone on app.suppliers for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (true);
+comment on policy select_everyone on app.suppliers is 'Every staff role sees supplier names and countries (contacts are separate and sensitive).';
+create policy insert_buyers_admin on app.suppliers for insert to buyer, senior_buyer, system_admin with check (true);
+comment on policy insert_buyers_admin on app.suppliers is 'Buyers, senior buyers and the system admin add new suppliers.';
+create policy update_senior_buyer_admin on app.suppliers for update to senior_buyer, system_admin
+  using (true) with check (true);
+comment on policy update_senior_buyer_admin on app.suppliers is 'Senior buyers and the system admin rename or deactivate suppliers.';
+-- NOTE: delete is not granted: a supplier's quality record must survive.
+
+grant select on app.suppliers to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (name, country) on app.suppliers to buyer, senior_buyer, system_admin;
+grant update (name, country, active) on app.suppliers to senior_buyer, system_admin;

@@ -1,0 +1,21 @@
+-- app.supplier_contacts: people at suppliers (sensitive: commercial contacts).
+set local role tracker_owner;
+alter table app.supplier_contacts enable row level security;
+alter table app.supplier_contacts force row level security;
+
+create policy select_commercial on app.supplier_contacts for select
+  to buyer, senior_buyer, finance, ops_director, md
+  using (true);
+comment on policy select_commercial on app.supplier_contacts is 'Buyers, senior buyers, finance and directors see supplier contacts; nobody else does.';
+create policy insert_buyers on app.supplier_contacts for insert to buyer, senior_buyer with check (true);
+comment on policy insert_buyers on app.supplier_contacts is 'Buyers and senior buyers add contacts.';
+create policy update_buyers on app.supplier_contacts for update to buyer, senior_buyer using (true) with check (true);
+comment on policy update_buyers on app.supplier_contacts is 'Buyers and senior buyers keep contacts up to date.';
+create policy delete_senior_buyer on app.supplier_contacts for delete to senior_buyer using (true);
+comment on policy delete_senior_buyer on app.supplier_contacts is 'Senior buyers remove contacts who left the supplier (the audit log keeps them).';
+-- NOTE: designers, sales, QC, factory liaisons, logistics and the system admin have no access at all.
+
+grant select on app.supplier_contacts to buyer, senior_buyer, finance, ops_director, md;
+grant insert (supplier_id, name, email, phone, position), update (name, email, phone, position)
+  on app.supplier_contacts to buyer, senior_buyer;
+grant delete on app.supplier_contacts to senior_buyer;

@@ -1,0 +1,49 @@
+-- app.samples: one row per physical sample. Who sees which rows; who edits which
+-- fields. The state column is never granted: it moves only through the lifecycle
+-- functions (sql/functions/040_lifecycle.sql).
+set local role tracker_owner;
+alter table app.samples enable row level security;
+alter table app.samples force row level security;
+
+create policy select_buyer_own_team_or_in_flight on app.samples for select to buyer, senior_buyer
+  using (team_id = (select app.current_team_id())
+         or state not in ('returned', 'cut-for-production'));
+comment on policy select_buyer_own_team_or_in_flight on app.samples is 'Buyers and senior buyers see all of their own team''s samples and every team''s samples still in flight (to spot near-duplicates).';
+
+create policy select_design_sales_ordered_onward on app.samples for select
+  to designer, sales_lead, sales_executive
+  using (state <> 'requested');
+comment on policy select_design_sales_ordered_onward on app.samples is 'Designers and sales see samples once ordered (what is coming to them, what they hold, what happened to it).';
+
+create policy select_qc_received on app.samples for select to qc
+  using (received_on is not null);
+comment on policy select_qc_received on app.samples is 'QC sees samples that have been received, from receipt onward.';
+
+create policy select_factory_liaison_factory_bound on app.samples for select to factory_liaison
+  using (factory_id is not null or state in ('received', 'with-design', 'with-sales'));
+comment on policy select_factory_liaison_factory_bound on app.samples is 'A factory liaison sees samples that are or have been at a factory, and samples in the building that they may send to one; never requests, orders or samples that never left for a factory after returning.';
+
+create policy select_all_rows on app.samples for select
+  to logistics, finance, ops_director, md, system_admin
+  using (true);
+comment on policy select_all_rows on app.samples is 'Logistics, finance, directors and the system admin see every sample (costs are a separate table).';
+
+create policy update_buyer_own_team_details on app.samples for update to buyer, senior_buyer
+  using (team_id = (select app.current_team_id())
+         and state in ('requested', 'ordered'))
+  with check (team_id = (select app.current_team_id()));
+comment on policy update_buyer_own_team_details on app.samples is 'Buyers and senior buyers correct title, style, category and season of their own team''s samples until received.';
+
+create policy update_logistics_location on app.samples for update to logistics
+  using (state in ('received', 'with-design', 'with-sales'))
+  with check (true);
+comment on policy update_logistics_location on app.samples is 'Logistics moves samples that are in the building between locations.';
+-- NOTE: insert is not granted: samples are created only by app.request_sample().
+-- NOTE: delete is not granted: a sample's history is kept forever.
+-- NOTE: state, holder, factory, dates and flags are not granted for update to anyone;
+--       the lifecycle functions change them and write the event.
+
+grant select on app.samples to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
+  logistics, finance, ops_director, md, system_admin;
+grant update (title, style_code, category_id, season_id) on app.samples to buyer, senior_buyer;
+grant update (location_id) on app.samples to logistics;

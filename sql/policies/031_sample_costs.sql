@@ -1,0 +1,23 @@
+-- app.sample_costs: costing and commercial terms (sensitive).
+set local role tracker_owner;
+alter table app.sample_costs enable row level security;
+alter table app.sample_costs force row level security;
+
+create policy select_buyer_own_team_costs on app.sample_costs for select to buyer, senior_buyer
+  using (exists (select 1 from app.samples s
+                  where s.id = sample_id and s.team_id = (select app.current_team_id())));
+comment on policy select_buyer_own_team_costs on app.sample_costs is 'Buyers and senior buyers see the costs of their own team''s samples only.';
+
+create policy select_finance_sales_lead_directors on app.sample_costs for select
+  to finance, sales_lead, ops_director, md
+  using (true);
+comment on policy select_finance_sales_lead_directors on app.sample_costs is 'Finance, the sales lead and directors see every cost.';
+
+create policy update_finance_po on app.sample_costs for update to finance using (true) with check (true);
+comment on policy update_finance_po on app.sample_costs is 'Finance records PO numbers and payment terms.';
+-- NOTE: designers, sales executives, QC, factory liaisons, logistics and the system admin never see costs.
+-- NOTE: insert is not granted: costs are recorded by app.order_sample().
+-- NOTE: delete is not granted: spend history is kept.
+
+grant select on app.sample_costs to buyer, senior_buyer, finance, sales_lead, ops_director, md;
+grant update (po_number, payment_terms) on app.sample_costs to finance;

@@ -1,0 +1,15 @@
+-- app.sample_events: the timeline. Visible with its sample; written only by the lifecycle functions.
+set local role tracker_owner;
+alter table app.sample_events enable row level security;
+alter table app.sample_events force row level security;
+
+create policy select_with_sample on app.sample_events for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (exists (select 1 from app.samples s where s.id = sample_id));
+comment on policy select_with_sample on app.sample_events is 'Anyone who can see a sample sees its whole timeline (events never carry costs or QC notes).';
+-- NOTE: insert/update/delete are not granted: events are written by the lifecycle
+-- functions only, and a trigger refuses update/delete/truncate even to the owner.
+
+grant select on app.sample_events to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;

@@ -1,0 +1,15 @@
+-- app.qc_inspections: results and rejection reasons. Visible with the sample.
+set local role tracker_owner;
+alter table app.qc_inspections enable row level security;
+alter table app.qc_inspections force row level security;
+
+create policy select_with_sample on app.qc_inspections for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (exists (select 1 from app.samples s where s.id = sample_id));
+comment on policy select_with_sample on app.qc_inspections is 'Anyone who can see a sample sees its inspection results and rejection reasons (the supplier''s quality record).';
+-- NOTE: insert is not granted: inspections are recorded by app.record_inspection() (QC only).
+-- NOTE: update/delete are not granted and a trigger refuses them: a rejection stays forever.
+
+grant select on app.qc_inspections to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;

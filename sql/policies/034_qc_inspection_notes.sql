@@ -1,0 +1,17 @@
+-- app.qc_inspection_notes: the inspector's notes (sensitive).
+set local role tracker_owner;
+alter table app.qc_inspection_notes enable row level security;
+alter table app.qc_inspection_notes force row level security;
+
+create policy select_qc_directors on app.qc_inspection_notes for select to qc, ops_director, md
+  using (true);
+comment on policy select_qc_directors on app.qc_inspection_notes is 'QC and directors read every inspector''s notes.';
+
+create policy select_buyer_own_team on app.qc_inspection_notes for select to buyer, senior_buyer
+  using (exists (select 1 from app.qc_inspections i join app.samples s on s.id = i.sample_id
+                  where i.id = inspection_id and s.team_id = (select app.current_team_id())));
+comment on policy select_buyer_own_team on app.qc_inspection_notes is 'Buyers and senior buyers read the notes on their own team''s samples.';
+-- NOTE: designers, sales, factory liaisons, logistics, finance and the system admin never see QC notes.
+-- NOTE: insert is not granted: notes are written by app.record_inspection(); update/delete are refused by trigger.
+
+grant select on app.qc_inspection_notes to qc, ops_director, md, buyer, senior_buyer;

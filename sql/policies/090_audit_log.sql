@@ -1,0 +1,27 @@
+-- audit.log and audit.chain_head: the append-only change log.
+set local role audit_owner;
+alter table audit.log enable row level security;
+alter table audit.log force row level security;
+alter table audit.chain_head enable row level security;
+alter table audit.chain_head force row level security;
+
+create policy select_directors on audit.log for select to ops_director, md using (true);
+comment on policy select_directors on audit.log is 'Directors read the whole audit log.';
+
+create policy select_system_admin_not_sensitive on audit.log for select to system_admin
+  using (table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes'));
+comment on policy select_system_admin_not_sensitive on audit.log is 'The system admin reads the audit log except changes to costs, supplier contacts and QC notes, which it may not see.';
+
+create policy select_writer on audit.log for select to audit_owner using (true);
+comment on policy select_writer on audit.log is 'The audit writer (trigger and verifier) reads the chain.';
+create policy insert_writer on audit.log for insert to audit_owner with check (true);
+comment on policy insert_writer on audit.log is 'Only the audit trigger, running as audit_owner, appends rows.';
+
+create policy select_writer on audit.chain_head for select to audit_owner using (true);
+comment on policy select_writer on audit.chain_head is 'The audit writer reads the chain head.';
+create policy update_writer on audit.chain_head for update to audit_owner using (true) with check (true);
+comment on policy update_writer on audit.chain_head is 'The audit writer moves the chain head forward.';
+-- NOTE: update/delete/truncate on audit.log are granted to nobody and refused by
+-- trigger even for its owner; the hash chain (audit.verify_chain) exposes a superuser's edit.
+
+grant select on audit.log to ops_director, md, system_admin;

@@ -1,0 +1,1 @@
+"""Sample lifecycle tracker: thin Python around a PostgreSQL application."""

@@ -1,0 +1,38 @@
+"""Where the database is. DATABASE_URL wins; otherwise the project-local cluster."""
+import os
+import subprocess
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+
+
+def database_url() -> str:
+    """Admin (migration) connection string."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    out = subprocess.run([str(ROOT / "scripts" / "pg.sh"), "dsn"], check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def app_database_url(admin_url: str | None = None) -> str:
+    """The web app's connection: the same server and database, as authenticator."""
+    url = os.environ.get("APP_DATABASE_URL")
+    if url:
+        return url
+    params = conninfo_to_dict(admin_url or database_url())
+    params["user"] = "authenticator"
+    params.pop("password", None)
+    if os.environ.get("AUTHENTICATOR_PASSWORD"):
+        params["password"] = os.environ["AUTHENTICATOR_PASSWORD"]
+    return make_conninfo(**params)
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo(**params)

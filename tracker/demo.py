@@ -1,0 +1,286 @@
+"""Deterministic demo data: three teams, one login per role, ~300 samples walked
+through their lifecycle by the real PL/pgSQL functions (so events, audit rows and
+errors are genuine), back-dated with the demo clock.
+
+Idempotent: a database that already has demo staff is left alone."""
+import os
+import random
+from datetime import date, datetime, time, timedelta, timezone
+
+import psycopg
+from argon2 import PasswordHasher
+
+ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc",
+         "factory_liaison", "logistics", "finance", "ops_director", "md", "system_admin"]
+TEAMS = [("WW", "Womenswear"), ("MW", "Menswear"), ("AC", "Accessories")]
+FIRST = ["Amara", "Ben", "Chloe", "Dev", "Elif", "Finn", "Grace", "Hugo", "Isla", "Jonah", "Kemi",
+         "Leo", "Maya", "Nico", "Orla", "Priya", "Quinn", "Rosa", "Sami", "Tess", "Umar", "Vera",
+         "Wes", "Yara", "Zane", "Ada", "Bea", "Cal", "Dina", "Eli"]
+LAST = ["Okafor", "Hughes", "Patel", "Nowak", "Silva", "Brennan", "Khan", "Larsen", "Moreau",
+        "Chen", "Adeyemi", "Rossi", "Walsh", "Kowalski", "Haddad", "Fischer", "Murphy", "Sato"]
+CATEGORIES = [("Dresses", "Womenswear"), ("Knitwear", "Womenswear"), ("Tailoring", "Menswear"),
+              ("Shirts", "Menswear"), ("Denim", "Menswear"), ("Outerwear", "Womenswear"),
+              ("Bags", "Accessories"), ("Footwear", "Accessories"), ("Jewellery", "Accessories"),
+              ("Fabric swatches", "Materials")]
+CURRENCIES = [("GBP", "Pound sterling", 1), ("EUR", "Euro", 0.85), ("USD", "US dollar", 0.79),
+              ("CNY", "Renminbi", 0.11), ("TRY", "Turkish lira", 0.024), ("INR", "Indian rupee", 0.0095)]
+SUPPLIER_WORDS = ["Atelier", "Textiles", "Mills", "Studio", "Leather", "Knit", "Denim", "Works",
+                  "Fabrics", "Collective"]
+PLACES = [("Porto", "PT", "EUR"), ("Istanbul", "TR", "TRY"), ("Prato", "IT", "EUR"),
+          ("Ningbo", "CN", "CNY"), ("Leicester", "GB", "GBP"), ("Jaipur", "IN", "INR"),
+          ("Los Angeles", "US", "USD"), ("Guimaraes", "PT", "EUR")]
+GARMENTS = {"Dresses": ["slip dress", "wrap dress", "smock dress", "shirt dress"],
+            "Knitwear": ["cable jumper", "cardigan", "knitted vest", "roll-neck"],
+            "Tailoring": ["double-breasted blazer", "pleated trouser", "waistcoat"],
+            "Shirts": ["oxford shirt", "camp-collar shirt", "grandad shirt"],
+            "Denim": ["straight jean", "denim jacket", "carpenter jean"],
+            "Outerwear": ["trench coat", "quilted jacket", "wool overcoat"],
+            "Bags": ["tote bag", "crossbody bag", "weekender"],
+            "Footwear": ["loafer", "chelsea boot", "trainer"],
+            "Jewellery": ["hoop earrings", "chain necklace", "signet ring"],
+            "Fabric swatches": ["linen swatch", "jacquard swatch", "tencel swatch"]}
+ADJECTIVES = ["ecru", "washed black", "sage", "indigo", "butter yellow", "chocolate", "striped",
+              "floral", "check", "oversized", "cropped", "recycled", "organic cotton", "merino"]
+
+
+def demo_password() -> str:
+    return os.environ.get("DEMO_PASSWORD", "demo")
+
+
+def role_email(role: str) -> str:
+    return f"{role}@example.com"
+
+
+class Loader:
+    def __init__(self, conn: psycopg.Connection, today: date):
+        self.conn = conn
+        self.rng = random.Random(4421)
+        self.today = today
+        self.now = datetime.combine(today, time(9, 0), tzinfo=timezone.utc)
+
+    def q(self, sql, params=None):
+        return self.conn.execute(sql, params)
+
+    # ---------------------------------------------------------------- reference
+    def reference_data(self):
+        q = self.q
+        for code, name in TEAMS:
+            q("insert into app.teams (code, name) values (%s, %s)", (code, name))
+        self.teams = dict(q("select code, id from app.teams").fetchall())
+        for code, name, rate in CURRENCIES:
+            q("insert into app.currencies (code, name, gbp_rate) values (%s, %s, %s)", (code, name, rate))
+        for name, dept in CATEGORIES:
+            q("insert into app.categories (name, department) values (%s, %s)", (name, dept))
+        self.categories = q("select id, name from app.categories order by id").fetchall()
+        y = self.today.year
+        for yr in (y - 1, y):
+            q("insert into app.seasons (code, name, starts_on, ends_on) values (%s, %s, %s, %s), (%s, %s, %s, %s)",
+              (f"SS{yr % 100:02d}", f"Spring/Summer {yr}", date(yr - 1, 7, 1), date(yr, 6, 30),
+               f"AW{yr % 100:02d}", f"Autumn/Winter {yr}", date(yr, 1, 1), date(yr, 12, 31)))
+        self.seasons = q("select id, starts_on, ends_on from app.seasons order by starts_on").fetchall()
+        for i, (kind, prefix, n) in enumerate([("shelf", "SR-A", 6), ("shelf", "SR-B", 4),
+                                                ("studio", "STUDIO", 1), ("showroom", "SHOWROOM", 1),
+                                                ("dispatch", "DISPATCH", 1)]):
+            for k in range(1, n + 1):
+                code = f"{prefix}-{k:02d}" if n > 1 else prefix
+                q("insert into app.locations (code, name, kind) values (%s, %s, %s)",
+                  (code, f"{prefix.title()} {k}" if n > 1 else prefix.title(), kind))
+        self.locations = [r[0] for r in q("select id from app.locations order by id").fetchall()]
+        for city, country, _ in PLACES[:5]:
+            q("insert into app.factories (name, country, city) values (%s, %s, %s)",
+              (f"{city} Garment Co", country, city))
+        self.factories = [r[0] for r in q("select id from app.factories order by id").fetchall()]
+        self.suppliers = []
+        for i in range(24):
+            city, country, currency = PLACES[i % len(PLACES)]
+            name = f"{city} {SUPPLIER_WORDS[i % len(SUPPLIER_WORDS)]}" + ("" if i < 10 else f" {i}")
+            sid = q("insert into app.suppliers (name, country) values (%s, %s) returning id",
+                    (name, country)).fetchone()[0]
+            first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+            q("insert into app.supplier_contacts (supplier_id, name, email, phone, position) values "
+              "(%s, %s, %s, %s, 'Sales manager')",
+              (sid, f"{first} {last}", f"{first.lower()}@{name.split()[0].lower()}-supplier.example.com",
+               f"+44 20 7946 {1000 + i:04d}"))
+            self.suppliers.append((sid, currency))
+        # a few suppliers with a poor quality record
+        self.bad_suppliers = {self.suppliers[3][0], self.suppliers[11][0]}
+
+    def staff(self):
+        ph = PasswordHasher()
+        pw_hash = ph.hash(demo_password())
+        names = iter((f, l) for l in LAST for f in FIRST)
+        rows = []
+        # one login per role: <role>@example.com (buyers in Womenswear)
+        for role in ROLES:
+            team = self.teams["WW"] if role in ("buyer", "senior_buyer") else None
+            rows.append((role_email(role), role, team))
+        # more people so work is spread realistically
+        extra = [("buyer", "WW"), ("buyer", "MW"), ("buyer", "MW"), ("senior_buyer", "MW"),
+                 ("buyer", "AC"), ("buyer", "AC"), ("senior_buyer", "AC"), ("designer", None),
+                 ("designer", None), ("sales_executive", None), ("sales_executive", None),
+                 ("logistics", None), ("factory_liaison", None), ("qc", None)]
+        for role, team in extra:
+            f, l = next(names)
+            rows.append((f"{f.lower()}.{l.lower()}@example.com", role, self.teams[team] if team else None))
+        for email, role, team in rows:
+            f, l = next(names)
+            sid = self.q("insert into app.staff (email, full_name, role, team_id) values (%s, %s, %s, %s) "
+                         "returning id", (email, f"{f} {l}", role, team)).fetchone()[0]
+            self.q("insert into app_private.staff_credentials (staff_id, password_hash, password_set_at) "
+                   "values (%s, %s, now())", (sid, pw_hash))
+        # one inactive person, to show that deactivation works
+        f, l = next(names)
+        self.q("insert into app.staff (email, full_name, role, team_id, active) values (%s, %s, 'buyer', %s, false)",
+               (f"{f.lower()}.{l.lower()}@example.com", f"{f} {l}", self.teams["WW"]))
+        self.people = {}
+        for sid, role, team in self.q("select id, role::text, team_id from app.staff where active order by id"):
+            self.people.setdefault(role, []).append((sid, team))
+
+    # ---------------------------------------------------------------- lifecycle
+    def act(self, role, staff_id, at: datetime):
+        self.q("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true), "
+               "set_config('tracker.demo_now', %s, true)", (role, str(staff_id), at.isoformat()))
+
+    def pick(self, role, team=None):
+        choices = [p for p in self.people[role] if team is None or p[1] == team]
+        return self.rng.choice(choices)[0]
+
+    def walk(self, start: datetime):
+        """One sample's life, step by step, stopping at the present."""
+        rng = self.rng
+        team_code = rng.choice(list(self.teams))
+        team = self.teams[team_code]
+        buyer_role = "senior_buyer" if rng.random() < 0.2 else "buyer"
+        buyer = self.pick(buyer_role, team)
+        senior = self.pick("senior_buyer", team)
+        cat_id, cat = rng.choice(self.categories)
+        season = min(self.seasons, key=lambda s: abs((s[1] - start.date()).days - 60))[0]
+        supplier, currency = rng.choice(self.suppliers)
+        title = f"{rng.choice(ADJECTIVES).capitalize()} {rng.choice(GARMENTS[cat])}"
+        on_loan = rng.random() < 0.3
+        t = start
+
+        def step(days_lo, days_hi):
+            nonlocal t
+            t = t + timedelta(days=rng.uniform(days_lo, days_hi), hours=rng.uniform(0, 6))
+            return t <= self.now
+
+        self.act(buyer_role, buyer, t)
+        sid = self.q("select app.request_sample(%s::text, %s::int, %s::int, %s::int, %s::text, %s::boolean)",
+                     (title, cat_id, season, supplier if rng.random() < 0.6 else None,
+                      f"{team_code}-{rng.randint(1000, 9999)}", on_loan)).fetchone()[0]
+        if not (step(0.5, 6) if rng.random() < 0.8 else step(8, 40)):
+            return
+        if rng.random() < 0.04:
+            self.act(buyer_role, buyer, t)
+            self.q("select app.withdraw_request(%s::bigint, %s::text)", (sid, "Duplicate of another team's request"))
+            return
+        self.act(buyer_role, buyer, t)
+        lead = rng.randint(5, 20)
+        unit = round(rng.uniform(40, 450) / dict((c, r) for c, _, r in CURRENCIES)[currency] * 0.79, 2)
+        self.q("select app.order_sample(%s::bigint, %s::int, %s::numeric, %s::text, %s::date, %s::int, null, %s::text)",
+               (sid, supplier, unit, currency, (t + timedelta(days=lead)).date(), rng.choice([1, 1, 1, 2, 3]),
+                f"PO-{rng.randint(100000, 999999)}"))
+        late = rng.random() < 0.15
+        if not step(lead - 2 + (rng.uniform(5, 12) if late else 0), lead + 1 + (12 if late else 0)):
+            return
+        logistics = self.pick("logistics")
+        self.act("logistics", logistics, t)
+        self.q("select app.receive_sample(%s::bigint, %s::int)", (sid, rng.choice(self.locations)))
+        bad = supplier in self.bad_suppliers
+        if rng.random() < (0.55 if bad else 0.35):
+            if not step(0.2, 3):
+                return
+            self.act("qc", self.pick("qc"), t)
+            if rng.random() < (0.5 if bad else 0.08):
+                self.q("select app.record_inspection(%s::bigint, 'reject', %s::text, %s::text)",
+                       (sid, rng.choice(["Seams open at the hem", "Colour not to standard",
+                                         "Wrong composition label", "Fabric pilling after one wash"]),
+                        "Photographed defects; supplier informed by buyer"))
+                if step(1, 6):
+                    self.act("logistics", logistics, t)
+                    self.q("select app.return_to_supplier(%s::bigint, %s::text)", (sid, f"DHL{rng.randint(10**9, 10**10 - 1)}"))
+                return
+            self.q("select app.record_inspection(%s::bigint, 'pass', null, %s::text)", (sid, "Measurements within tolerance"))
+        # route through design and sales
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            if not step(1, 8):
+                return
+            state = self.q("select state::text from app.samples where id = %s", (sid,)).fetchone()[0]
+            to_design = state == "with-sales" or (state == "received" and rng.random() < 0.6)
+            if to_design:
+                designer = self.pick("designer")
+                self.act("designer" if state == "received" else "sales_lead",
+                         designer if state == "received" else self.pick("sales_lead"), t)
+                self.q("select app.hand_to_design(%s::bigint, %s::bigint)", (sid, designer))
+            else:
+                holder = self.pick(rng.choice(["sales_lead", "sales_executive"]))
+                actor_role = "logistics" if state == "received" else "designer"
+                self.act(actor_role, self.pick(actor_role), t)
+                self.q("select app.hand_to_sales(%s::bigint, %s::bigint)", (sid, holder))
+        if rng.random() < 0.35:
+            if not step(1, 10):
+                return
+            liaison = self.pick("factory_liaison")
+            self.act("factory_liaison", liaison, t)
+            self.q("select app.send_to_factory(%s::bigint, %s::int)", (sid, rng.choice(self.factories)))
+            if rng.random() < 0.45:
+                if not step(1, 5):
+                    return
+                self.act("senior_buyer", senior, t)
+                self.q("select app.approve_for_production(%s::bigint, 'Approved at range review')", (sid,))
+                if not step(3, 20):
+                    return
+                self.act("factory_liaison", liaison, t)
+                self.q("select app.cut_for_production(%s::bigint)", (sid,))
+                return
+            if not step(5, 40):
+                return
+            self.act("factory_liaison", liaison, t)
+            self.q("select app.return_from_factory(%s::bigint, %s::int)", (sid, rng.choice(self.locations)))
+        if rng.random() < 0.7:
+            if not step(3, 30 if not on_loan else 25):
+                return
+            self.act("logistics", self.pick("logistics"), t)
+            self.q("select app.return_to_supplier(%s::bigint, %s::text)", (sid, f"UPS1Z{rng.randint(10**8, 10**9 - 1)}"))
+
+    def samples(self, n=300):
+        span = 700  # days: two years of history
+        starts = sorted(self.now - timedelta(days=self.rng.uniform(0, span) ** 1.0) for _ in range(n))
+        # weight the recent past so every non-terminal state is well represented
+        starts = starts[: n - 90] + sorted(self.now - timedelta(days=self.rng.uniform(0, 60)) for _ in range(90))
+        for start in starts:
+            self.walk(start)
+        # one director override, so the timeline shows what that looks like
+        sid = self.q("select id from app.samples where state = 'returned' and withdrawn_at is null "
+                     "order by id desc limit 1").fetchone()[0]
+        self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
+        self.q("select app.override_state(%s::bigint, 'received', %s::text)",
+               (sid, "Courier failed to collect; sample is back on the shelf"))
+
+
+def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:
+    """Load the demo data unless already present. Returns True when it loaded."""
+    with psycopg.connect(url) as conn:
+        if conn.execute("select exists (select 1 from app.staff where email = 'buyer@example.com')").fetchone()[0]:
+            if not quiet:
+                print("demo data already present")
+            return False
+        loader = Loader(conn, today or date.today())
+        conn.execute("select pg_advisory_xact_lock(hashtext('tracker.demo'))")
+        loader.reference_data()
+        loader.staff()
+        conn.execute("insert into app_private.demo_clock default values")
+        conn.execute("set local session authorization authenticator")
+        loader.samples(samples)
+        conn.execute("reset session authorization")
+        conn.execute("delete from app_private.demo_clock")
+    if not quiet:
+        print_logins()
+    return True
+
+
+def print_logins() -> None:
+    print(f"demo logins (password: {demo_password()!r}, set DEMO_PASSWORD to change):")
+    for role in ROLES:
+        print(f"  {role:<16} {role_email(role)}")
