@@ -14,7 +14,7 @@ KEY=$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)
 
 if [ "$(id -u)" = 0 ]; then
   SUPER=postgres
-  as_pg() { runuser -u postgres -- "$@"; }
+  as_pg() { (cd / && runuser -u postgres -- "$@"); }
 else
   SUPER=$(id -un)
   as_pg() { "$@"; }
@@ -80,6 +80,9 @@ case "${1:-}" in
   dsn) dsn "$SUPER" "$DBNAME" ;;
   app-dsn) dsn authenticator "$DBNAME" ;;
   base) echo "$BASE" ;;
+  drop-db)
+    "$PGBIN/psql" "$(dsn "$SUPER" postgres)" -Xqc "select pg_terminate_backend(pid) from pg_stat_activity where datname = '$DBNAME' and pid <> pg_backend_pid()" >/dev/null
+    "$PGBIN/psql" "$(dsn "$SUPER" postgres)" -Xqc "drop database if exists \"$DBNAME\"" -c "create database \"$DBNAME\"" ;;
   destroy) "$0" stop; rm -rf "$BASE" ;;
-  *) echo "usage: $0 start|stop|status|dsn|app-dsn|base|destroy" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|dsn|app-dsn|base|drop-db|destroy" >&2; exit 2 ;;
 esac

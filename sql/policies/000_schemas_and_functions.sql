@@ -2,6 +2,9 @@
 -- Tables get their grants in their own file (one file per table).
 set local role tracker_owner;
 
+-- PUBLIC gets nothing: functions are created with EXECUTE for PUBLIC by default
+revoke execute on all functions in schema app, app_private from public;
+
 -- every staff role: the app schema, and the lifecycle internals the app wrappers call
 grant usage on schema app, app_private to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
   factory_liaison, logistics, finance, ops_director, md, system_admin;
@@ -23,6 +26,7 @@ grant execute on function app.current_staff_id() to authenticator;
 
 reset role;
 set local role audit_owner;
+revoke execute on all functions in schema audit from public;
 grant usage on schema audit to system_admin, ops_director, md;
 grant execute on function audit.verify_chain() to system_admin, ops_director, md;
 -- NOTE: audit.record_change() and audit.forbid_change() are trigger functions; no role executes them directly.

@@ -13,9 +13,13 @@ create policy update_buyers on app.supplier_contacts for update to buyer, senior
 comment on policy update_buyers on app.supplier_contacts is 'Buyers and senior buyers keep contacts up to date.';
 create policy delete_senior_buyer on app.supplier_contacts for delete to senior_buyer using (true);
 comment on policy delete_senior_buyer on app.supplier_contacts is 'Senior buyers remove contacts who left the supplier (the audit log keeps them).';
--- NOTE: designers, sales, QC, factory liaisons, logistics and the system admin have no access at all.
+-- NOTE: designers, sales, QC, factory liaisons, logistics and the system admin get no rows (no policy names them).
 
-grant select on app.supplier_contacts to buyer, senior_buyer, finance, ops_director, md;
+-- SELECT is granted to every role so that views joining this table work for everyone;
+-- RLS has no policy for the roles above that must not see it, so they get no rows
+-- (a hidden field reads as NULL), never an error that reveals the row exists.
+grant select on app.supplier_contacts to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
 grant insert (supplier_id, name, email, phone, position), update (name, email, phone, position)
   on app.supplier_contacts to buyer, senior_buyer;
 grant delete on app.supplier_contacts to senior_buyer;

@@ -19,5 +19,9 @@ comment on policy update_finance_po on app.sample_costs is 'Finance records PO n
 -- NOTE: insert is not granted: costs are recorded by app.order_sample().
 -- NOTE: delete is not granted: spend history is kept.
 
-grant select on app.sample_costs to buyer, senior_buyer, finance, sales_lead, ops_director, md;
+-- SELECT is granted to every role so that views joining this table work for everyone;
+-- RLS has no policy for the roles above that must not see it, so they get no rows
+-- (a hidden field reads as NULL), never an error that reveals the row exists.
+grant select on app.sample_costs to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
+  logistics, finance, ops_director, md, system_admin;
 grant update (po_number, payment_terms) on app.sample_costs to finance;

@@ -14,4 +14,8 @@ comment on policy select_buyer_own_team on app.qc_inspection_notes is 'Buyers an
 -- NOTE: designers, sales, factory liaisons, logistics, finance and the system admin never see QC notes.
 -- NOTE: insert is not granted: notes are written by app.record_inspection(); update/delete are refused by trigger.
 
-grant select on app.qc_inspection_notes to qc, ops_director, md, buyer, senior_buyer;
+-- SELECT is granted to every role so that views joining this table work for everyone;
+-- RLS has no policy for the roles above that must not see it, so they get no rows
+-- (a hidden field reads as NULL), never an error that reveals the row exists.
+grant select on app.qc_inspection_notes to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;

@@ -42,6 +42,8 @@ end
 $$;
 
 revoke create on schema public from public;
+alter default privileges for role tracker_owner revoke execute on functions from public;
+alter default privileges for role audit_owner revoke execute on functions from public;
 
 ------------------------------------------------------------------------------
 -- Schemas

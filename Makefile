@@ -1,0 +1,62 @@
+# Sample tracker. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap poppler-utils chromium
+# DATABASE_URL (if set) points everything at an existing server instead of the embedded cluster.
+EMBEDDED := $(if $(DATABASE_URL),,1)
+DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
+
+.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs verify-audit clean
+
+help: ## list every target with what it does
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
+
+deps: $(VENV)/.installed ## install what is missing: Debian packages (as root) and the Python venv
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)" >&2; exit 1; fi; fi
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+start: deps ## start the project-local PostgreSQL cluster (no-op with DATABASE_URL)
+	@$(if $(EMBEDDED),scripts/pg.sh start,true)
+
+migrate: start ## apply migrations, then functions, policies and views (idempotent)
+	@$(PY) -m tracker.cli migrate
+
+demo: migrate ## load the deterministic demo data (skipped when present)
+	@$(PY) -m tracker.cli demo
+
+db: demo ## start + migrate + demo data, and leave the database running
+
+run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change)
+	@$(PY) app.py
+
+test: start ## run every test (pytest against the real cluster)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+dsn: ## print an admin libpq URI for the running database
+	@echo $(DSN)
+
+psql: start ## open psql on the database as the admin
+	@psql "$(DSN)"
+
+verify-audit: start ## verify the audit log's hash chain
+	@$(PY) -m tracker.cli verify-audit
+
+stop: ## stop the embedded cluster
+	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")
+
+db-reset: ## drop and recreate the embedded database with fresh demo data
+	@test -z "$(DATABASE_URL)" || { echo "refusing to reset a DATABASE_URL database" >&2; exit 1; }
+	@scripts/pg.sh start && scripts/pg.sh drop-db
+	@$(MAKE) --no-print-directory db
+
+clean: stop ## stop the cluster and delete its data and the venv
+	@scripts/pg.sh destroy; rm -rf $(VENV)

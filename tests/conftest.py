@@ -1,0 +1,108 @@
+"""Fixtures: a template database (migrated + demo data) built once per run through
+pytest-postgresql's postgresql_noproc against the project's own cluster, then
+  * `conn`     - a connection to one shared clone, each test in a transaction that is rolled back;
+  * `fresh_db` - a brand-new clone per test, for tests that must commit (concurrency, tampering).
+Personas act exactly like the web app: session user authenticator, SET ROLE, tracker.staff_id."""
+from datetime import date
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pytest_postgresql import factories
+
+from tracker import config
+from tracker.demo import load_demo
+from tracker.migrate import migrate
+
+ADMIN = conninfo_to_dict(config.database_url())
+TEMPLATE_DB = "tracker_test"
+
+
+def _url(dbname: str, user: str | None = None) -> str:
+    params = dict(ADMIN, dbname=dbname)
+    if user:
+        params["user"] = user
+        params.pop("password", None)
+    return make_conninfo(**params)
+
+
+def build_template(host, port, user, dbname, password=None, **_):
+    url = _url(dbname)
+    migrate(url)
+    load_demo(url, quiet=True)
+
+
+postgresql_noproc = factories.postgresql_noproc(
+    host=ADMIN.get("host"), port=ADMIN.get("port", 5432), user=ADMIN.get("user"),
+    password=ADMIN.get("password"), dbname=TEMPLATE_DB, load=[build_template])
+fresh_db = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture(scope="session")
+def template(postgresql_noproc):
+    return postgresql_noproc.template_dbname
+
+
+@pytest.fixture(scope="session")
+def shared_db(template):
+    name = "tracker_test_shared"
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}"')
+        admin.execute(f'create database "{name}" template "{template}"')
+    yield name
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def shared_conn(shared_db):
+    with psycopg.connect(_url(shared_db)) as c:
+        yield c
+
+
+@pytest.fixture
+def conn(shared_conn):
+    """A superuser connection inside a transaction that is rolled back after the test."""
+    shared_conn.rollback()
+    yield shared_conn
+    shared_conn.rollback()
+
+
+def db_url(conn: psycopg.Connection, user: str | None = None) -> str:
+    return _url(conn.info.dbname, user)
+
+
+class Staff:
+    """Look up demo staff by email or role and act as them."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get(self, who: str) -> dict:
+        email = who if "@" in who else f"{who}@example.com"
+        row = self.conn.execute(
+            "select id, role::text, team_id, email from app.staff where lower(email) = lower(%s)",
+            (email,)).fetchone()
+        assert row, f"no demo staff {email}"
+        return {"id": row[0], "role": row[1], "team_id": row[2], "email": row[3]}
+
+
+def act_as(conn: psycopg.Connection, who: dict | None):
+    """Switch the current transaction to a persona (None: back to the superuser)."""
+    conn.execute("reset role")
+    conn.execute("set local session authorization default")
+    if who is None:
+        return
+    conn.execute("set local session authorization authenticator")
+    conn.execute("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true)",
+                 (who["role"], str(who["id"])))
+
+
+@pytest.fixture
+def staff(conn):
+    return Staff(conn)
+
+
+@pytest.fixture(scope="session")
+def today():
+    return date.today()
