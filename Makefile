@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap poppler-uti
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs verify-audit clean
+.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit clean
 
 help: ## list every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ dsn: ## print an admin libpq URI for the running database
 
 psql: start ## open psql on the database as the admin
 	@psql "$(DSN)"
+
+docs: migrate ## regenerate docs/permissions.md from the catalogue
+	@$(PY) -m tracker.cli docs
+
+analyst: migrate ## personal login: make analyst EMAIL=a@x.com LOGIN=alice [ROLE=finance TEAM=WW NAME="A B"]
+	@$(PY) -m tracker.cli analyst --email "$(EMAIL)" --login "$(LOGIN)" $(if $(ROLE),--role "$(ROLE)") $(if $(TEAM),--team "$(TEAM)") $(if $(NAME),--name "$(NAME)") $(if $(PASSWORD_ENV),--password-env "$(PASSWORD_ENV)")
 
 verify-audit: start ## verify the audit log's hash chain
 	@$(PY) -m tracker.cli verify-audit
