@@ -8,7 +8,8 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap poppler-uti
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit clean
+.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick clean
+SAMPLES ?= 1000000
 
 help: ## list every target with what it does
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +56,15 @@ analyst: migrate ## personal login: make analyst EMAIL=a@x.com LOGIN=alice [ROLE
 
 verify-audit: start ## verify the audit log's hash chain
 	@$(PY) -m tracker.cli verify-audit
+
+data: start ## generate the benchmark data set: make data SAMPLES=1000000 (database tracker_bench)
+	@$(PY) -m bench.generate --samples $(SAMPLES)
+
+bench: start ## run every benchmark at 1M samples (generated if missing); writes bench/RESULTS.md
+	@$(PY) -m bench.run
+
+bench-quick: start ## the benchmarks at 50k samples with short runs (what CI runs)
+	@$(PY) -m bench.run --quick
 
 stop: ## stop the embedded cluster
 	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")

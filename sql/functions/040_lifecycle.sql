@@ -331,8 +331,9 @@ begin
       hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
   end if;
 
-  insert into app.sample_costs (sample_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number, updated_at)
-  values (v_s.id, p_unit_cost, coalesce(p_quantity, 1), upper(btrim(p_currency)), coalesce(p_fx_rate, v_rate),
+  insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number,
+                                updated_at)
+  values (v_s.id, v_s.team_id, p_unit_cost, coalesce(p_quantity, 1), upper(btrim(p_currency)), coalesce(p_fx_rate, v_rate),
           nullif(btrim(p_po_number), ''), app.clock())
   on conflict (sample_id) do update
      set unit_cost = excluded.unit_cost, quantity = excluded.quantity, currency = excluded.currency,

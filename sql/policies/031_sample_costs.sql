@@ -4,8 +4,7 @@ alter table app.sample_costs enable row level security;
 alter table app.sample_costs force row level security;
 
 create policy select_buyer_own_team_costs on app.sample_costs for select to buyer, senior_buyer
-  using (exists (select 1 from app.samples s
-                  where s.id = sample_id and s.team_id = (select app.current_team_id())));
+  using (team_id = (select app.current_team_id()));
 comment on policy select_buyer_own_team_costs on app.sample_costs is 'Buyers and senior buyers see the costs of their own team''s samples only.';
 
 create policy select_finance_sales_lead_directors on app.sample_costs for select

@@ -205,11 +205,17 @@ create table app.samples (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint samples_ordered_has_supplier check (state = 'requested' or withdrawn_at is not null or supplier_id is not null),
-  constraint samples_at_factory_has_factory check (state <> 'at-factory' or factory_id is not null)
+  constraint samples_at_factory_has_factory check (state <> 'at-factory' or factory_id is not null),
+  constraint samples_id_team_key unique (id, team_id)
 );
 create index samples_team_state_idx on app.samples (team_id, state);
 create index samples_state_idx on app.samples (state, state_changed_at);
 create index samples_requested_by_idx on app.samples (requested_by);
+-- dashboards list open samples newest first: by requester and by team
+create index samples_open_by_requester_idx on app.samples (requested_by, state_changed_at desc)
+  where state not in ('returned', 'cut-for-production');
+create index samples_open_by_team_idx on app.samples (team_id, state_changed_at desc)
+  where state not in ('returned', 'cut-for-production');
 create index samples_holder_idx on app.samples (holder_id) where holder_id is not null;
 create index samples_supplier_idx on app.samples (supplier_id);
 create index samples_category_idx on app.samples (category_id);
@@ -229,6 +235,7 @@ comment on column app.samples.withdrawn_at is 'Set when a request was withdrawn 
 
 create table app.sample_costs (
   sample_id bigint primary key references app.samples,
+  team_id integer not null,
   unit_cost numeric(12, 2) not null check (unit_cost > 0),
   quantity integer not null default 1 check (quantity > 0),
   currency char(3) not null references app.currencies,
@@ -236,9 +243,12 @@ create table app.sample_costs (
   total_gbp numeric(14, 2) generated always as (round(unit_cost * quantity * fx_rate_to_gbp, 2)) stored,
   po_number text check (length(po_number) <= 40),
   payment_terms text,
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  constraint sample_costs_sample_team_fkey foreign key (sample_id, team_id) references app.samples (id, team_id)
 );
+create index sample_costs_team_idx on app.sample_costs (team_id);
 comment on table app.sample_costs is 'Costing and commercial terms of a sample (sensitive: own-team buyers, finance, sales lead, directors).';
+comment on column app.sample_costs.team_id is 'The sample''s team, copied so the cost policy needs no join; the composite foreign key keeps it equal to samples.team_id.';
 comment on column app.sample_costs.fx_rate_to_gbp is 'GBP per unit of currency at order time.';
 comment on column app.sample_costs.total_gbp is 'unit_cost x quantity x fx_rate_to_gbp, rounded to pence.';
 

@@ -1,0 +1,97 @@
+"""Transitions per second through the PL/pgSQL functions (role and scope checks, RLS
+visibility, row lock, audit trigger, NOTIFY) with N concurrent clients, against
+(a) the bare UPDATE + INSERT + NOTIFY the function does, without the checks, and
+(b) pgbench's built-in simple-update on the same cluster."""
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .common import PGBENCH, Result, pgbench
+
+POOL = 500
+
+OURS = """
+\\set n random(1, {pool})
+select sample_id as sid from bench_pool where client = :client_id and n = :n \\gset
+select app.hand_to_sales(:sid, {sales});
+select app.hand_to_design(:sid, {designer});
+"""
+
+BARE = """
+\\set n random(1, {pool})
+select sample_id as sid from bench_pool where client = :client_id and n = :n \\gset
+begin;
+update app.samples set state = 'with-sales', holder_id = {sales}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid;
+insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) values (:sid, 'hand_to_sales', 'with-design', 'with-sales', {actor}, 'sales_lead');
+select pg_notify('sample_events', '{{"sample_id": ' || :sid || '}}');
+commit;
+begin;
+update app.samples set state = 'with-design', holder_id = {designer}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid;
+insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) values (:sid, 'hand_to_design', 'with-sales', 'with-design', {actor}, 'sales_lead');
+select pg_notify('sample_events', '{{"sample_id": ' || :sid || '}}');
+commit;
+"""
+
+
+def prepare_pool(ctx, clients):
+    """Give each pgbench client its own POOL samples, parked with design, so two
+    clients never contend for one row and every transition is legal."""
+    with psycopg.connect(ctx.url) as c:
+        c.execute("set session_replication_role = replica")
+        c.execute("drop table if exists public.bench_pool")
+        c.execute("create table public.bench_pool (client int, n int, sample_id bigint, primary key (client, n))")
+        designer = c.execute("select id from app.staff where email = 'designer@example.com'").fetchone()[0]
+        c.execute("""
+            insert into public.bench_pool
+            select (rn - 1) / %(pool)s, 1 + (rn - 1) %% %(pool)s, id
+              from (select id, row_number() over (order by id) rn from app.samples
+                     where state = 'returned' and supplier_id is not null and not qc_rejected
+                       and withdrawn_at is null order by id limit %(total)s) x""",
+                  {"pool": POOL, "total": POOL * clients})
+        c.execute("""update app.samples s set state = 'with-design', holder_id = %s, courier_ref = null,
+                     qc_rejected = false from public.bench_pool p where p.sample_id = s.id""", (designer,))
+        c.execute("grant select on public.bench_pool to sales_lead")
+        c.execute("grant usage on schema public to sales_lead")
+        c.execute("analyze public.bench_pool")
+
+
+def ensure_pgbench_tables(ctx):
+    params = conninfo_to_dict(ctx.url)
+    dbname = "tracker_pgbench"
+    admin = make_conninfo(**dict(params, dbname="postgres"))
+    with psycopg.connect(admin, autocommit=True) as c:
+        exists = c.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
+        if not exists:
+            c.execute(f'create database "{dbname}"')
+    url = make_conninfo(**dict(params, dbname=dbname))
+    with psycopg.connect(url) as c:
+        ready = c.execute("select to_regclass('public.pgbench_accounts') is not null").fetchone()[0]
+    if not ready:
+        import os
+        import subprocess
+        env = dict(os.environ, PGHOST=params.get("host", ""), PGPORT=str(params.get("port", "5432")),
+                   PGUSER=params.get("user", ""))
+        subprocess.run([PGBENCH, "-i", "-q", "-s", "10", dbname], env=env, check=True, capture_output=True)
+    return url
+
+
+def run(ctx):
+    clients = 4 if ctx.quick else 8
+    prepare_pool(ctx, clients)
+    sales_lead, _, _ = ctx.persona("sales_lead@example.com")
+    designer, _, _ = ctx.persona("designer@example.com")
+    sales_exec, _, _ = ctx.persona("sales_executive@example.com")
+    fmt = {"pool": POOL, "sales": sales_exec, "designer": designer, "actor": sales_lead}
+    ours = pgbench(ctx.app_url, OURS.format(**fmt), clients, ctx.duration,
+                   options=f"-c role=sales_lead -c tracker.staff_id={sales_lead}", user="authenticator") * 2
+    bare = pgbench(ctx.url, BARE.format(**fmt), clients, ctx.duration) * 2
+    simple = pgbench(ensure_pgbench_tables(ctx), "", clients, ctx.duration, builtin="simple-update")
+    with psycopg.connect(ctx.url) as c:
+        ok = c.execute("select ok from audit.verify_chain()").fetchone()[0]
+    if not ok:
+        raise RuntimeError("audit chain broken after the transitions benchmark")
+    return [
+        Result(f"transitions/s, {clients} clients, vs bare UPDATE+INSERT+NOTIFY", ours, "transitions/s", bare,
+               "bare writes (same triggers), no checks", higher_is_better=True),
+        Result(f"transitions/s, {clients} clients, vs pgbench simple-update", ours, "transitions/s", simple,
+               "pgbench -b simple-update tps", higher_is_better=True),
+    ]
