@@ -16,19 +16,12 @@ select app.hand_to_sales(:sid, {sales});
 select app.hand_to_design(:sid, {designer});
 """
 
+# one statement per transition, like one function call: same round trips, same triggers
 BARE = """
 \\set n random(1, {pool})
 select sample_id as sid from bench_pool where client = :client_id and n = :n \\gset
-begin;
-update app.samples set state = 'with-sales', holder_id = {sales}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid;
-insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) values (:sid, 'hand_to_sales', 'with-design', 'with-sales', {actor}, 'sales_lead');
-select pg_notify('sample_events', '{{"sample_id": ' || :sid || '}}');
-commit;
-begin;
-update app.samples set state = 'with-design', holder_id = {designer}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid;
-insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) values (:sid, 'hand_to_design', 'with-sales', 'with-design', {actor}, 'sales_lead');
-select pg_notify('sample_events', '{{"sample_id": ' || :sid || '}}');
-commit;
+with u as (update app.samples set state = 'with-sales', holder_id = {sales}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_sales', 'with-design', 'with-sales', {actor}, 'sales_lead' from u returning id, sample_id) select pg_notify('sample_events', json_build_object('event_id', id, 'sample_id', sample_id)::text) from e;
+with u as (update app.samples set state = 'with-design', holder_id = {designer}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_design', 'with-sales', 'with-design', {actor}, 'sales_lead' from u returning id, sample_id) select pg_notify('sample_events', json_build_object('event_id', id, 'sample_id', sample_id)::text) from e;
 """
 
 
