@@ -133,6 +133,9 @@ REVIEWED_DEFINERS = {
     "app_private.record_inspection(bigint,app.qc_result,text,text)",
     "app_private.override_state(bigint,app.sample_state,text)",
     "audit.record_change()", "audit.verify_chain()",
+    "app_private.set_sample_search()", "app_private.login_allowed(text)", "app_private.record_login_failure(text)",
+    "app_private.clear_login_failures(text)", "app_private.create_invite(bigint)",
+    "app_private.accept_invite(text,text)",
 }
 
 

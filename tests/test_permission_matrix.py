@@ -48,6 +48,9 @@ def scope_sql(table: str, scope: str, role: str) -> str:
     if scope == "visible_sample":
         sample_scope = expand(TABLES["app.samples"]["select"])[role]
         return f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES[sample_scope]})"
+    if table == "app.sample_comments" and scope == "own_recent":
+        return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
+                "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")
     if table == "audit.log" and scope == "not_sensitive":
         return "t.table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes')"
     raise AssertionError(f"no SQL for scope {scope} on {table}")
@@ -128,6 +131,11 @@ def test_update_every_column(conn, table, role):
     pk = PK.get(table, "id")
     allowed_cols = set(rule["columns"]) if rule else set()
     in_scope = out_scope = None
+    if rule and rule["rows"] == "own_recent":
+        # the positive control needs a fresh comment of this person's
+        me = persona(conn, role)["id"]
+        conn.execute(f"insert into app.sample_comments (sample_id, author_id, body) values (({VISIBLE_TO_ALL}), %s, "
+                     "'fresh comment')", (me,))
     if rule:
         where = scope_sql(table, rule["rows"], role)
         in_scope = conn.execute(f"select t.{pk} from {table} t where {where} order by 1 limit 1",
@@ -163,7 +171,12 @@ INSERT_ROWS = {
     "app.suppliers": {"name": "Test supplier", "country": "GB"},
     "app.supplier_contacts": {"supplier_id": "__supplier__", "name": "Test contact", "email": "t@example.com",
                               "phone": "0", "position": "Sales"},
+    "app.sample_comments": {"sample_id": "__sample__", "author_id": "__me__", "body": "Test comment"},
+    "app.sample_photos": {"sample_id": "__sample__", "uploaded_by": "__me__", "content_type": "image/png",
+                          "width": 1, "height": 1, "image": b"\x89PNG", "thumbnail": b"\xff\xd8", "caption": "x"},
 }
+# a sample every role can see: received, in the building
+VISIBLE_TO_ALL = "select min(id) from app.samples where state = 'received'"
 INSERT_CASES = [(t, r) for t in TABLES for r in ROLES]
 
 
@@ -173,6 +186,11 @@ def test_insert(conn, table, role):
     row = dict(INSERT_ROWS.get(table, {}))
     if "supplier_id" in row:
         row["supplier_id"] = conn.execute("select min(id) from app.suppliers").fetchone()[0]
+    for key, value in row.items():
+        if value == "__sample__":
+            row[key] = conn.execute(VISIBLE_TO_ALL).fetchone()[0]
+        elif value == "__me__":
+            row[key] = persona(conn, role)["id"]
     if not row:
         assert cols is None
         assert as_role(conn, role, f"insert into {table} default values") == "42501"

@@ -251,6 +251,24 @@ class Loader:
         starts = starts[: n - 90] + sorted(self.now - timedelta(days=self.rng.uniform(0, 60)) for _ in range(90))
         for start in starts:
             self.walk(start)
+        # photos on a few samples in the building, and a comment thread
+        from .images import process, swatch
+        rows = self.q("select id from app.samples where state in ('received', 'with-design', 'with-sales') "
+                      "order by id limit 12").fetchall()
+        palette = [(196, 164, 132), (40, 60, 110), (150, 170, 140), (230, 210, 120), (90, 60, 40), (200, 200, 190)]
+        for n, (sid,) in enumerate(rows):
+            photo = process(swatch(palette[n % len(palette)]))
+            self.act("logistics", self.pick("logistics"), self.now - timedelta(hours=3))
+            self.q("insert into app.sample_photos (sample_id, uploaded_by, content_type, width, height, image, "
+                   "thumbnail, caption) values (%s, app.current_staff_id(), %s, %s, %s, %s, %s, %s)",
+                   (sid, photo["content_type"], photo["width"], photo["height"], photo["image"],
+                    photo["thumbnail"], "Front, on the sample-room table"))
+            self.act("designer", self.pick("designer"), self.now - timedelta(hours=2))
+            self.q("insert into app.sample_comments (sample_id, author_id, body) "
+                   "values (%s, app.current_staff_id(), %s)",
+                   (sid, self.rng.choice(["Lovely hand-feel; can we get it in a heavier weight?",
+                                          "Fit is boxy through the shoulder, see photo.",
+                                          "Colour is close to our SS palette, sharing with sales."])))
         # one director override, so the timeline shows what that looks like
         sid = self.q("select id from app.samples where state = 'returned' and withdrawn_at is null "
                      "order by id desc limit 1").fetchone()[0]

@@ -35,8 +35,14 @@ declare
   v_row_id text;
   v_hash bytea;
 begin
-  if tg_op in ('UPDATE', 'DELETE') then v_old := to_jsonb(old); end if;
-  if tg_op in ('INSERT', 'UPDATE') then v_new := to_jsonb(new); end if;
+  -- derived search documents are not business data: left out of the log
+  if tg_op in ('UPDATE', 'DELETE') then v_old := to_jsonb(old) - 'search'; end if;
+  if tg_op in ('INSERT', 'UPDATE') then v_new := to_jsonb(new) - 'search'; end if;
+  -- photo bytes are replaced by their digest (the log proves which image, without copying it)
+  if v_new ? 'image' then
+    v_new := v_new - 'image' - 'thumbnail'
+             || jsonb_build_object('image_sha256', encode(sha256(decode(substr(v_new ->> 'image', 3), 'hex')), 'hex'));
+  end if;
   if tg_op = 'UPDATE' and v_old = v_new then
     return null;  -- an update that changed nothing leaves no trace
   end if;

@@ -631,6 +631,11 @@ begin
   if btrim(coalesce(p_notes, '')) <> '' then
     insert into app.qc_inspection_notes (inspection_id, notes) values (v_inspection, btrim(p_notes));
   end if;
+  if p_result = 'reject' then
+    -- the rejection joins the comment thread, marked, and stays there forever
+    insert into app.sample_comments (sample_id, author_id, body, is_qc_rejection, created_at)
+    values (v_s.id, v_me.id, 'QC rejected: ' || btrim(p_reason), true, app.clock());
+  end if;
   -- NOTE: the event carries the result and the reason, never the inspector's notes (QC notes are sensitive)
   perform app_private.apply_change(v_s, 'inspect', v_s.state,
     case when p_result = 'reject' then '{"qc_rejected": true}'::jsonb else '{}'::jsonb end,

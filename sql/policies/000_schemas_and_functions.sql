@@ -15,13 +15,19 @@ grant execute on all functions in schema app_private to buyer, senior_buyer, des
 -- NOTE: the staff roles may call app_private's definer functions directly; each one
 -- re-checks role, scope and state itself, so skipping the app wrapper gains nothing
 -- but a less tidy "not found".
-revoke execute on function app_private.lookup_login(text) from buyer, senior_buyer, designer, sales_lead,
-  sales_executive, qc, factory_liaison, logistics, finance, ops_director, md, system_admin;
+-- the sign-in functions belong to the authenticator alone
+revoke execute on function app_private.lookup_login(text), app_private.login_allowed(text),
+  app_private.record_login_failure(text), app_private.clear_login_failures(text),
+  app_private.accept_invite(text, text)
+  from buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+       ops_director, md, system_admin;
 
 -- authenticator: only the sign-in lookup (it holds no other privilege of its own;
 -- everything else happens after SET LOCAL ROLE)
 grant usage on schema app, app_private to authenticator;
-grant execute on function app_private.lookup_login(text) to authenticator;
+grant execute on function app_private.lookup_login(text), app_private.login_allowed(text),
+  app_private.record_login_failure(text), app_private.clear_login_failures(text),
+  app_private.accept_invite(text, text) to authenticator;
 grant execute on function app.current_staff_id() to authenticator;
 
 reset role;

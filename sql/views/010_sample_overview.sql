@@ -34,6 +34,21 @@ select s.id,
        s.withdrawn_at,
        s.state_changed_at,
        (current_date - s.state_changed_at::date) as days_in_state,
+       -- NOTE: the overdue rules here are the UI's highlight; the mailed overdue lists
+       -- will come from a rules table (alerts issue)
+       (s.state = 'ordered' and s.expected_on < current_date)
+         or (s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production'))
+         or (s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days') as is_overdue,
+       case
+         when s.state = 'ordered' and s.expected_on < current_date
+           then format('expected %s, not received', to_char(s.expected_on, 'DD Mon YYYY'))
+         when s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production')
+           then format('on loan, due back %s', to_char(s.return_due_on, 'DD Mon YYYY'))
+         when s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days'
+           then format('at the factory for %s days', current_date - s.state_changed_at::date)
+       end as overdue_reason,
+       (select i.result from app.qc_inspections i where i.sample_id = s.id order by i.inspected_at desc, i.id desc
+         limit 1) as last_qc_result,
        s.version,
        s.created_at,
        k.unit_cost,

@@ -1,0 +1,22 @@
+-- app.sample_photos: photos of a sample, visible with it.
+set local role tracker_owner;
+alter table app.sample_photos enable row level security;
+alter table app.sample_photos force row level security;
+
+create policy select_with_sample on app.sample_photos for select
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using (exists (select 1 from app.samples s where s.id = sample_id));
+comment on policy select_with_sample on app.sample_photos is 'Anyone who can see a sample sees its photos.';
+
+create policy insert_own_on_visible_sample on app.sample_photos for insert
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics
+  with check (uploaded_by = (select app.current_staff_id())
+              and exists (select 1 from app.samples s where s.id = sample_id));
+comment on policy insert_own_on_visible_sample on app.sample_photos is 'People who handle samples (buyers, design, sales, QC, factory liaison, logistics) add photos, as themselves, to samples they can see.';
+-- NOTE: finance, directors and the system admin do not upload photos; nobody edits or deletes one (evidence).
+
+grant select on app.sample_photos to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant insert (sample_id, uploaded_by, content_type, width, height, image, thumbnail, caption) on app.sample_photos
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics;
