@@ -1,85 +1,311 @@
-"""The web layer: sign-in, CSRF, and pages showing exactly what the database lets
-the signed-in person see (Flask test client against the real database)."""
+"""The web layer with Flask's test client against the real database: every route for
+several roles; forbidden things refused, other people's samples 404, hidden fields
+absent from pages and exports; CSRF, XSS, throttling, invitations."""
+import csv
+import html
+import io
 import re
 
 import pytest
 
-from conftest import db_url
+from conftest import _url
 from tracker.demo import demo_password
+from tracker.images import swatch
 from tracker.web import create_app
+
+ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
+         "finance", "ops_director", "md", "system_admin"]
 
 
 @pytest.fixture(scope="module")
-def app(shared_db):
-    from conftest import _url
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(shared_db, "authenticator")})
+def app(template):
+    """A private clone of the demo database, so these tests may commit."""
+    import psycopg
+    name = "tracker_test_web"
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}" template "{template}"')
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
+    app.dbname = name
     yield app
     app.extensions["pool"].close()
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
 
 
-def csrf(client, path="/auth/login"):
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+@pytest.fixture
+def db(app):
+    import psycopg
+    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
+        yield c
 
 
-def login(client, email, password=None):
-    token = csrf(client)
-    return client.post("/auth/login", data={"email": email, "password": password or demo_password(), "csrf": token})
+def one(db, sql, *params):
+    row = db.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]
 
 
-def test_login_page_and_redirect(app):
+def token(client, path="/auth/login"):
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def client_for(app, role_or_email, password=None):
     c = app.test_client()
-    r = c.get("/")
-    assert r.status_code == 302 and "/auth/login" in r.location
-    assert b"Sign in" in c.get("/auth/login").data
+    email = role_or_email if "@" in role_or_email else f"{role_or_email}@example.com"
+    r = c.post("/auth/login", data={"email": email, "password": password or demo_password(), "csrf": token(c)})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    c.csrf = token(c, "/")
+    return c
 
 
-def test_wrong_password_and_inactive_are_refused_alike(app, shared_conn):
+# ------------------------------------------------------------------ sign-in
+def test_anonymous_is_sent_to_sign_in(app):
     c = app.test_client()
-    r = login(c, "buyer@example.com", "wrong")
+    for path in ["/", "/samples/1001", "/search?q=x", "/export.csv", "/admin/staff", "/samples/new"]:
+        r = c.get(path)
+        assert r.status_code == 302 and "/auth/login" in r.location, path
+
+
+def test_wrong_password_and_inactive_account_are_refused_alike(app, db):
+    c = app.test_client()
+    r = c.post("/auth/login", data={"email": "md@example.com", "password": "nope", "csrf": token(c)})
     assert r.status_code == 401 and b"do not match an active account" in r.data
-    inactive = shared_conn.execute("select email from app.staff where not active limit 1").fetchone()[0]
-    r = login(c, inactive)
+    inactive = one(db, "select email from app.staff where not active limit 1")
+    r = c.post("/auth/login", data={"email": inactive, "password": demo_password(), "csrf": token(c)})
     assert r.status_code == 401
 
 
-def test_post_without_csrf_is_refused(app):
+def test_failed_sign_ins_are_throttled(app, db):
+    sid = one(db, "insert into app.staff (email, full_name, role) values ('guessed@example.com', 'Guessed', 'qc') "
+                  "returning id")
+    db.execute("insert into app_private.staff_credentials (staff_id, password_hash) select %s, password_hash "
+               "from app_private.staff_credentials c join app.staff s on s.id = c.staff_id "
+               "where s.email = 'qc@example.com'", (sid,))
     c = app.test_client()
-    c.get("/auth/login")
-    r = c.post("/auth/login", data={"email": "buyer@example.com", "password": demo_password()})
+    for _ in range(5):
+        c.post("/auth/login", data={"email": "guessed@example.com", "password": "bad", "csrf": token(c)})
+    r = c.post("/auth/login", data={"email": "guessed@example.com", "password": demo_password(), "csrf": token(c)})
+    assert r.status_code == 429 and b"Too many failed sign-ins" in r.data
+    # another account is unaffected (positive control)
+    client_for(app, "logistics")
+
+
+def test_post_without_csrf_is_refused(app):
+    c = client_for(app, "logistics")
+    sid = 1001
+    r = c.post(f"/samples/{sid}/comments", data={"body": "hello"})
     assert r.status_code == 400
 
 
-def test_buyer_sees_samples_and_own_costs_not_others(app, shared_conn):
+def test_session_cookie_flags(app):
     c = app.test_client()
-    assert login(c, "buyer@example.com").status_code == 302
-    r = c.get("/")
-    assert r.status_code == 200 and b"Samples" in r.data
-    own = shared_conn.execute(
-        "select s.id from app.samples s join app.sample_costs k on k.sample_id = s.id "
-        "where s.team_id = (select team_id from app.staff where email = 'buyer@example.com') limit 1").fetchone()[0]
-    other = shared_conn.execute(
-        "select s.id from app.samples s join app.sample_costs k on k.sample_id = s.id "
-        "where s.team_id <> (select team_id from app.staff where email = 'buyer@example.com') "
-        "and s.state in ('ordered', 'received') limit 1").fetchone()[0]
-    assert "Cost</dt>" in c.get(f"/samples/{own}").get_data(as_text=True)
-    page = c.get(f"/samples/{other}")
-    assert page.status_code == 200 and "Cost</dt>" not in page.get_data(as_text=True)
+    r = c.post("/auth/login", data={"email": "md@example.com", "password": demo_password(), "csrf": token(c)})
+    cookie = r.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_factory_liaison_gets_404_for_a_request(app, shared_conn):
-    c = app.test_client()
-    login(c, "factory_liaison@example.com")
-    requested = shared_conn.execute("select id from app.samples where state = 'requested' limit 1").fetchone()[0]
-    assert c.get(f"/samples/{requested}").status_code == 404
-    at_factory = shared_conn.execute("select id from app.samples where state = 'at-factory' limit 1").fetchone()[0]
-    page = c.get(f"/samples/{at_factory}").get_data(as_text=True)
-    assert "bring it back from the factory" in page
+# ------------------------------------------------------------------ dashboards
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_has_a_dashboard_and_every_tab_works(app, role):
+    from tracker.web.dashboards import presets_for
+    c = client_for(app, role)
+    for key, label, _, _ in presets_for(role):
+        r = c.get(f"/?tab={key}")
+        assert r.status_code == 200 and label in html.unescape(r.get_data(as_text=True))
+    assert c.get("/?sort=supplier&dir=asc&page=2").status_code == 200
+    assert c.get("/?sort=nonsense;drop&dir=sideways").status_code == 200  # ignored, not executed
 
 
-def test_logout(app):
-    c = app.test_client()
-    login(c, "md@example.com")
+def test_filters_narrow_the_list(app, db):
+    c = client_for(app, "md")
+    page = c.get("/?state=at-factory").get_data(as_text=True)
+    states = set(re.findall(r'class="state state-([a-z-]+)"', page))
+    assert states == {"at-factory"}
+
+
+@pytest.mark.parametrize("role,sees_costs", [("designer", "none"), ("logistics", "none"), ("buyer", "own"),
+                                             ("finance", "all"), ("md", "all")])
+def test_csv_export_never_contains_hidden_costs(app, db, role, sees_costs):
+    c = client_for(app, role)
+    r = c.get("/export.csv?tab=all")
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    assert rows
+    with_cost = {int(row["No."]) for row in rows if row["Cost (GBP)"]}
+    team = one(db, "select team_id from app.staff where email = %s", f"{role}@example.com")
+    if sees_costs == "none":
+        assert with_cost == set()
+    elif sees_costs == "own":
+        teams = {r[0] for r in db.execute("select distinct team_id from app.samples where id = any(%s)",
+                                          (list(with_cost),))}
+        assert with_cost and teams == {team}
+    else:
+        assert len(with_cost) == one(db, "select count(*) from app.sample_costs")
+    assert len(rows) == one(db, "select count(*) from app.samples") if role in ("md", "finance", "logistics") else True
+
+
+def test_xlsx_export(app):
+    c = client_for(app, "finance")
+    r = c.get("/export.xlsx?tab=open_pos")
+    assert r.status_code == 200 and r.data[:2] == b"PK"
+
+
+# ------------------------------------------------------------------ sample page
+def test_other_teams_returned_sample_is_404_for_a_buyer(app, db):
+    hidden = one(db, "select id from app.samples where state = 'returned' and team_id <> "
+                     "(select team_id from app.staff where email = 'buyer@example.com') limit 1")
+    c = client_for(app, "buyer")
+    for path in [f"/samples/{hidden}", f"/samples/{hidden}/label.pdf"]:
+        r = c.get(path)
+        assert r.status_code == 404 and str(hidden).encode() not in r.data.replace(b"404", b"")
+    assert client_for(app, "md").get(f"/samples/{hidden}").status_code == 200  # positive control
+
+
+def test_costs_show_only_where_visible(app, db):
+    own = one(db, "select s.id from app.samples s join app.sample_costs k on k.sample_id = s.id "
+                  "where s.team_id = (select team_id from app.staff where email = 'buyer@example.com') limit 1")
+    other = one(db, "select s.id from app.samples s join app.sample_costs k on k.sample_id = s.id "
+                    "where s.team_id <> (select team_id from app.staff where email = 'buyer@example.com') "
+                    "and s.state in ('ordered', 'received', 'with-design') limit 1")
+    buyer = client_for(app, "buyer")
+    assert "Costing</h2>" in buyer.get(f"/samples/{own}").get_data(as_text=True)
+    page = buyer.get(f"/samples/{other}").get_data(as_text=True)
+    assert "Costing</h2>" not in page and "£" not in page
+    assert "Costing</h2>" not in client_for(app, "designer").get(f"/samples/{own}").get_data(as_text=True)
+
+
+def test_action_refused_by_the_database_shows_a_readable_message_and_keeps_the_form(app, db):
+    sid = one(db, "select id from app.samples where state = 'ordered' limit 1")
+    c = client_for(app, "logistics")
+    r = c.post(f"/samples/{sid}/act/send_to_factory", data={"csrf": c.csrf, "factory": "1", "note": "keep me"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert f"Sample {sid} is ordered; you can send it to a factory only when it is received" in html
+    assert one(db, "select state::text from app.samples where id = %s", sid) == "ordered"
+
+
+def test_action_allowed_moves_the_sample(app, db):
+    sid = one(db, "select id from app.samples where state = 'ordered' order by id desc limit 1")
+    loc = one(db, "select min(id) from app.locations")
+    c = client_for(app, "logistics")
+    r = c.post(f"/samples/{sid}/act/receive", data={"csrf": c.csrf, "location": str(loc)})
+    assert r.status_code == 302
+    assert one(db, "select state::text from app.samples where id = %s", sid) == "received"
+
+
+def test_missing_field_message(app, db):
+    sid = one(db, "select id from app.samples where state = 'received' order by id desc limit 1")
+    c = client_for(app, "logistics")
+    r = c.post(f"/samples/{sid}/act/return_to_supplier", data={"csrf": c.csrf, "courier_ref": " "})
+    assert r.status_code == 422 and b"needs a courier reference" in r.data
+
+
+def test_comment_xss_is_inert_and_edit_rules(app, db):
+    sid = one(db, "select id from app.samples where state = 'with-design' limit 1")
+    a = client_for(app, "designer")
+    a.post(f"/samples/{sid}/comments", data={"csrf": a.csrf, "body": '<img src=x onerror="alert(1)">'})
+    html = a.get(f"/samples/{sid}").get_data(as_text=True)
+    assert '<img src=x onerror="alert(1)">' not in html and "&lt;img src=x onerror=" in html
+    cid = one(db, "select max(id) from app.sample_comments where sample_id = %s", sid)
+    b = client_for(app, "sales_lead")
+    b.post(f"/samples/{sid}/comments/{cid}", data={"csrf": b.csrf, "body": "hijacked"})
+    assert one(db, "select body from app.sample_comments where id = %s", cid) != "hijacked"
+    a.post(f"/samples/{sid}/comments/{cid}", data={"csrf": a.csrf, "body": "fixed typo"})
+    assert one(db, "select body from app.sample_comments where id = %s", cid) == "fixed typo"
+
+
+def test_photo_upload_validation_and_visibility(app, db):
+    sid = one(db, "select id from app.samples where state = 'received' limit 1")
+    c = client_for(app, "logistics")
+    r = c.post(f"/samples/{sid}/photos", data={"csrf": c.csrf, "photo": (io.BytesIO(b"not an image"), "x.png")},
+               content_type="multipart/form-data", follow_redirects=True)
+    assert b"not a readable JPEG, PNG or WebP image" in r.data
+    r = c.post(f"/samples/{sid}/photos", data={"csrf": c.csrf, "photo": (io.BytesIO(swatch((1, 2, 3))), "x.png"),
+                                               "caption": "front"},
+               content_type="multipart/form-data", follow_redirects=True)
+    assert b"Photo added." in r.data
+    pid = one(db, "select max(id) from app.sample_photos where sample_id = %s", sid)
+    assert c.get(f"/samples/photos/{pid}").data[:4] == b"\x89PNG"
+    assert c.get(f"/samples/photos/{pid}/thumb").data[:2] == b"\xff\xd8"
+    # a photo of a sample someone cannot see is a 404 for them
+    hidden = one(db, "select min(p.id) from app.sample_photos p join app.samples s on s.id = p.sample_id")
+    db.execute("update app.samples set state = state where false")  # no-op; keep the connection in use
+    fl = client_for(app, "factory_liaison")
+    req = one(db, "select id from app.samples where state = 'requested' limit 1")
+    assert fl.get(f"/samples/{req}").status_code == 404
+    assert client_for(app, "md").get(f"/samples/photos/{hidden}").status_code == 200
+
+
+# ------------------------------------------------------------------ search
+def test_search_number_and_words(app, db):
+    c = client_for(app, "md")
+    sid = one(db, "select min(id) from app.samples")
+    for q in [str(sid), f"#{sid}", f" # {sid} "]:
+        r = c.get("/search", query_string={"q": q})
+        assert r.status_code == 302 and r.location.endswith(f"/samples/{sid}")
+    r = c.get("/search?q=dress")
+    assert r.status_code == 200 and b"results" in r.data and r.data.count(b"<li>") > 1
+
+
+def test_search_does_not_leak_what_rls_hides(app, db):
+    title = one(db, "select title from app.samples where state = 'requested' order by id limit 1")
+    word = title.split()[-1]
+    designer_hits = client_for(app, "designer").get(f"/search?q={title}").get_data(as_text=True)
+    md_hits = client_for(app, "md").get(f"/search?q={title}").get_data(as_text=True)
+    requested_ids = {r[0] for r in db.execute("select id from app.samples where state = 'requested'")}
+    shown = {int(x) for x in re.findall(r'/samples/(\d+)"', designer_hits)}
+    assert not (shown & requested_ids)
+    assert {int(x) for x in re.findall(r'/samples/(\d+)"', md_hits)} & requested_ids, word  # positive control
+
+
+# ------------------------------------------------------------------ requests and admin
+def test_only_buyers_can_request(app):
+    d = client_for(app, "designer")
+    r = d.post("/samples/new", data={"csrf": d.csrf, "title": "X", "category": "1", "season": "1"})
+    assert r.status_code == 422 and b"Only a buyer or a senior buyer can request a sample" in r.data
+    b = client_for(app, "buyer")
+    r = b.post("/samples/new", data={"csrf": b.csrf, "title": "Knitted tank", "category": "1", "season": "1"})
+    assert r.status_code == 302 and "/samples/" in r.location
+
+
+def test_admin_invites_and_the_invitee_signs_in(app, db):
+    admin = client_for(app, "system_admin")
+    assert b"Invite someone" in admin.get("/admin/staff").data
+    r = admin.post("/admin/staff/new", data={"csrf": admin.csrf, "full_name": "Nia New", "email": "nia@example.com",
+                                             "role": "designer", "team_id": ""})
+    link = re.search(r'value="(http[^"]+/auth/invite/[0-9a-f]+)"', r.get_data(as_text=True)).group(1)
+    path = link.split("localhost", 1)[-1]
+    newbie = app.test_client()
+    t = token(newbie, path)
+    assert newbie.post(path, data={"csrf": t, "password": "short", "confirm": "short"}).status_code == 422
+    r = newbie.post(path, data={"csrf": t, "password": "correct horse battery", "confirm": "correct horse battery"})
+    assert r.status_code == 302
+    assert newbie.post(path, data={"csrf": t, "password": "again again again", "confirm": "again again again"}
+                       ).status_code == 400  # used once only
+    client_for(app, "nia@example.com", "correct horse battery")
+    assert one(db, "select count(*) from audit.log where table_name = 'app.staff' and new_row->>'email' = "
+                   "'nia@example.com'") == 1
+
+
+def test_non_admin_cannot_invite_or_edit_staff(app, db):
+    b = client_for(app, "buyer")
+    r = b.post("/admin/staff/new", data={"csrf": b.csrf, "full_name": "Sneaky", "email": "sneaky@example.com",
+                                         "role": "md", "team_id": ""})
+    assert r.status_code == 422 and b"You are not allowed to do that." in r.data
+    md = one(db, "select id from app.staff where email = 'md@example.com'")
+    r = b.post(f"/admin/staff/{md}", data={"csrf": b.csrf, "full_name": "X", "email": "md@example.com",
+                                          "role": "buyer", "team_id": "", "active": "on"})
+    assert r.status_code == 422
+    assert one(db, "select role::text from app.staff where id = %s", md) == "md"
+
+
+def test_deactivated_person_is_signed_out_on_next_request(app, db):
+    c = client_for(app, "sales_executive")
     assert c.get("/").status_code == 200
-    c.post("/auth/logout", data={"csrf": csrf(c, "/")})
-    assert c.get("/").status_code == 302
+    db.execute("update app.staff set active = false where email = 'sales_executive@example.com'")
+    try:
+        r = c.get("/")
+        assert r.status_code == 302 and "/auth/login" in r.location
+    finally:
+        db.execute("update app.staff set active = true where email = 'sales_executive@example.com'")

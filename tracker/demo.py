@@ -108,7 +108,7 @@ class Loader:
     def staff(self):
         ph = PasswordHasher()
         pw_hash = ph.hash(demo_password())
-        names = iter((f, l) for l in LAST for f in FIRST)
+        names = iter((FIRST[i % len(FIRST)], LAST[(i * 7 + i // len(FIRST)) % len(LAST)]) for i in range(10_000))
         rows = []
         # one login per role: <role>@example.com (buyers in Womenswear)
         for role in ROLES:

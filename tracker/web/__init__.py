@@ -25,9 +25,33 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["APP_DATABASE_URL"]:
         app.config["APP_DATABASE_URL"] = config.app_database_url()
 
-    from . import db, auth, samples
+    app.config.setdefault("MAX_CONTENT_LENGTH", 6 * 1024 * 1024)
+    from flask import render_template
+    from . import admin, auth, dashboards, db, samples, search
     db.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(samples.bp)
-    app.add_url_rule("/", endpoint="index", view_func=samples.index)
+    for bp in (auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp):
+        app.register_blueprint(bp)
+    app.add_url_rule("/", endpoint="index", view_func=dashboards.index)
+
+    @app.errorhandler(404)
+    def not_found(e):
+        return render_template("error.html", title="Not found",
+                               message="There is no such page, or nothing here you are allowed to see."), 404
+
+    @app.errorhandler(400)
+    def bad_request(e):
+        return render_template("error.html", title="Bad request", message=e.description), 400
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return render_template("error.html", title="Too large",
+                               message="That upload is too large; photos can be at most 5 MiB."), 413
+
+    @app.after_request
+    def security_headers(resp):
+        resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+                                "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
     return app

@@ -57,12 +57,19 @@ def login():
         email = request.form.get("email", "").strip()
         password = request.form.get("password", "")
         with db.anonymous() as conn:
+            allowed = conn.execute("select app_private.login_allowed(%s) as ok", (email,)).fetchone()["ok"]
             row = conn.execute("select * from app_private.lookup_login(%s)", (email,)).fetchone()
+        if not allowed:
+            flash("Too many failed sign-ins for this account; wait 15 minutes and try again.")
+            return render_template("auth/login.html", email=email), 429
         ok = False
         try:
             ok = _hasher.verify(row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH, password)
         except (VerifyMismatchError, InvalidHashError):
             ok = False
+        with db.anonymous() as conn:
+            conn.execute("select app_private.clear_login_failures(%s)" if ok and row and row["active"]
+                         else "select app_private.record_login_failure(%s)", (email,))
         if ok and row and row["active"]:
             session.clear()
             session["staff_id"], session["role"] = row["staff_id"], row["role"]
@@ -77,3 +84,24 @@ def login():
 def logout():
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/invite/<token>", methods=("GET", "POST"))
+def invite(token):
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if len(password) < 10:
+            flash("Choose a password of at least 10 characters.")
+            return render_template("auth/invite.html"), 422
+        if password != request.form.get("confirm", ""):
+            flash("The two passwords differ.")
+            return render_template("auth/invite.html"), 422
+        try:
+            with db.anonymous() as conn:
+                conn.execute("select app_private.accept_invite(%s, %s)", (token, _hasher.hash(password)))
+        except Exception as exc:  # psycopg.Error: the token is wrong, used or expired
+            flash(getattr(getattr(exc, "diag", None), "message_primary", None) or "That link does not work.")
+            return render_template("auth/invite.html"), 400
+        flash("Password set. Sign in with your email and the new password.")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/invite.html")

@@ -1,36 +1,291 @@
-"""Sample lists and the sample page. SQL decides what is visible (RLS); Python formats."""
-from flask import Blueprint, abort, current_app, render_template, request
+"""The sample page and everything done from it: lifecycle actions, comments, photos,
+the printable tag. The database decides what is visible and allowed; a refusal
+comes back as its own message and is shown with the form kept."""
+from datetime import date, timedelta
+from io import BytesIO
 
+import psycopg
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file,
+                   url_for)
+
+from .. import images
 from . import db
 from .auth import login_required
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
 
+# action -> (SQL with named arguments, form fields: (name, label, kind, required))
+ACTIONS = {
+    "order": ("select app.order_sample(p_sample_id => %(sid)s, p_supplier_id => %(supplier)s, "
+              "p_unit_cost => %(unit_cost)s, p_currency => %(currency)s, p_expected_on => %(expected_on)s, "
+              "p_quantity => %(quantity)s, p_po_number => %(po_number)s, p_on_loan => %(on_loan)s, "
+              "p_note => %(note)s)",
+              [("supplier", "Supplier", "supplier", True), ("unit_cost", "Unit cost", "money", True),
+               ("currency", "Currency", "currency", True), ("expected_on", "Expected on", "date", True),
+               ("quantity", "Quantity", "int", False), ("po_number", "PO number", "text", False),
+               ("on_loan", "On loan from the supplier", "bool", False), ("note", "Note", "text", False)]),
+    "withdraw": ("select app.withdraw_request(p_sample_id => %(sid)s, p_reason => %(reason)s)",
+                 [("reason", "Reason", "text", True)]),
+    "receive": ("select app.receive_sample(p_sample_id => %(sid)s, p_location_id => %(location)s, "
+                "p_return_due_on => %(return_due_on)s, p_note => %(note)s)",
+                [("location", "Location", "location", True), ("return_due_on", "Return due (on loan)", "date", False),
+                 ("note", "Note", "text", False)]),
+    "hand_to_design": ("select app.hand_to_design(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
+                       "p_note => %(note)s)",
+                       [("holder", "Designer", "designer", False), ("note", "Note", "text", False)]),
+    "hand_to_sales": ("select app.hand_to_sales(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
+                      "p_note => %(note)s)",
+                      [("holder", "Sales person", "sales", False), ("note", "Note", "text", False)]),
+    "send_to_factory": ("select app.send_to_factory(p_sample_id => %(sid)s, p_factory_id => %(factory)s, "
+                        "p_note => %(note)s)",
+                        [("factory", "Factory", "factory", True), ("note", "Note", "text", False)]),
+    "return_from_factory": ("select app.return_from_factory(p_sample_id => %(sid)s, p_location_id => %(location)s, "
+                            "p_note => %(note)s)",
+                            [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+    "return_to_supplier": ("select app.return_to_supplier(p_sample_id => %(sid)s, p_courier_ref => %(courier_ref)s, "
+                           "p_note => %(note)s)",
+                           [("courier_ref", "Courier reference", "text", True), ("note", "Note", "text", False)]),
+    "approve_for_production": ("select app.approve_for_production(p_sample_id => %(sid)s, p_note => %(note)s)",
+                               [("note", "Note", "text", False)]),
+    "cut_for_production": ("select app.cut_for_production(p_sample_id => %(sid)s, p_note => %(note)s)",
+                           [("note", "Note", "text", False)]),
+    "inspect": ("select app.record_inspection(p_sample_id => %(sid)s, p_result => %(result)s::app.qc_result, "
+                "p_reason => %(reason)s, p_notes => %(notes)s)",
+                [("result", "Result", "qc_result", True), ("reason", "Reason (for a reject)", "text", False),
+                 ("notes", "Inspector's notes", "textarea", False)]),
+    "override": ("select app.override_state(p_sample_id => %(sid)s, p_to_state => %(to_state)s::app.sample_state, "
+                 "p_reason => %(reason)s)",
+                 [("to_state", "New state", "state", True), ("reason", "Reason", "text", True)]),
+}
 
-@login_required
-def index():
-    page = max(request.args.get("page", 1, type=int), 1)
-    size = current_app.config["PAGE_SIZE"]
-    with db.as_user() as conn:
-        rows = conn.execute(
-            "select id, title, state::text as state, team_code, category, season, supplier, holder_name, "
-            "location, days_in_state, total_gbp from app.sample_overview "
-            "order by state_changed_at desc, id desc limit %s offset %s",
-            (size + 1, (page - 1) * size)).fetchall()
-    return render_template("samples/list.html", rows=rows[:size], page=page, has_next=len(rows) > size)
+
+def friendly(exc: psycopg.Error) -> str:
+    """A database refusal as a sentence for the person who caused it."""
+    code = exc.sqlstate or ""
+    if code.startswith("TR"):
+        msg = exc.diag.message_primary or "That did not work."
+        msg = msg[0].upper() + msg[1:]
+        return f"{msg}. {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}."
+    if code == "42501":
+        return "You are not allowed to do that."
+    if code in ("22P02", "22007", "22008", "22003"):
+        return "One of the values is not valid (check numbers and dates)."
+    current_app.logger.exception("unexpected database error")
+    return "Something went wrong; nothing was changed."
+
+
+def form_value(kind, raw):
+    raw = (raw or "").strip()
+    if kind == "bool":
+        return raw == "on"
+    if raw == "":
+        return None
+    return raw
+
+
+def load(conn, sample_id):
+    s = conn.execute("select * from app.sample_overview where id = %s", (sample_id,)).fetchone()
+    if s is None:
+        abort(404)
+    return s
+
+
+def page_data(conn, sample_id):
+    s = load(conn, sample_id)
+    q = lambda sql, p=(sample_id,): conn.execute(sql, p).fetchall()  # noqa: E731
+    return {
+        "s": s,
+        "events": q("select e.at, e.action, e.from_state::text as from_state, e.to_state::text as to_state, e.note, "
+                    "e.details, e.is_override, st.full_name as actor, e.actor_role from app.sample_events e "
+                    "left join app.staff st on st.id = e.actor_id where e.sample_id = %s order by e.at desc, e.id desc"),
+        "actions": q("select action, verb, required from app.available_actions(%s)"),
+        "comments": q("select c.id, c.body, c.is_qc_rejection, c.created_at, c.edited_at, c.author_id, "
+                      "st.full_name as author, (c.author_id = app.current_staff_id() and not c.is_qc_rejection and "
+                      "c.created_at > now() - interval '15 minutes') as editable from app.sample_comments c "
+                      "join app.staff st on st.id = c.author_id where c.sample_id = %s order by c.created_at, c.id"),
+        "photos": q("select id, caption, width, height, created_at from app.sample_photos where sample_id = %s "
+                    "order by created_at, id"),
+        "inspections": q("select i.id, i.result::text as result, i.reason, i.inspected_at, st.full_name as inspector, "
+                         "n.notes from app.qc_inspections i join app.staff st on st.id = i.inspector_id "
+                         "left join app.qc_inspection_notes n on n.inspection_id = i.id "
+                         "where i.sample_id = %s order by i.inspected_at desc"),
+        "supplier_record": conn.execute(
+            "select count(*) as inspections, count(*) filter (where i.result = 'reject') as rejects "
+            "from app.qc_inspections i join app.samples x on x.id = i.sample_id "
+            "where x.supplier_id = %s", (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
+        "contacts": q("select name, email, phone, position from app.supplier_contacts where supplier_id = %s "
+                      "order by name", (s["supplier_id"],)) if s["supplier_id"] else [],
+        "choices": choices(conn),
+    }
+
+
+def choices(conn):
+    q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
+    return {
+        "supplier": q("select id, name from app.suppliers where active order by name"),
+        "currency": q("select code as id, code || ' - ' || name as name from app.currencies order by code"),
+        "location": q("select id, code || ' - ' || name as name from app.locations order by code"),
+        "factory": q("select id, name from app.factories where active order by name"),
+        "designer": q("select id, full_name as name from app.staff where role = 'designer' and active order by 2"),
+        "sales": q("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
+                   "where role in ('sales_lead', 'sales_executive') and active order by 2"),
+        "state": [{"id": s, "name": s} for s in ("requested", "ordered", "received", "with-design", "with-sales",
+                                                  "at-factory", "returned", "cut-for-production")],
+        "qc_result": [{"id": "pass", "name": "Pass"}, {"id": "reject", "name": "Reject"}],
+    }
 
 
 @bp.route("/<int:sample_id>")
 @login_required
 def detail(sample_id):
     with db.as_user() as conn:
-        sample = conn.execute("select * from app.sample_overview where id = %s", (sample_id,)).fetchone()
-        if sample is None:
-            abort(404)
-        events = conn.execute(
-            "select e.at, e.action, e.from_state::text as from_state, e.to_state::text as to_state, "
-            "e.note, e.is_override, s.full_name as actor, e.actor_role "
-            "from app.sample_events e left join app.staff s on s.id = e.actor_id "
-            "where e.sample_id = %s order by e.at, e.id", (sample_id,)).fetchall()
-        actions = conn.execute("select action, verb from app.available_actions(%s)", (sample_id,)).fetchall()
-    return render_template("samples/detail.html", s=sample, events=events, actions=actions)
+        data = page_data(conn, sample_id)
+    return render_template("samples/detail.html", forms=ACTIONS, failed=None, values={}, today=date.today(),
+                           **data)
+
+
+@bp.route("/<int:sample_id>/act/<action>", methods=("POST",))
+@login_required
+def act(sample_id, action):
+    if action not in ACTIONS:
+        abort(404)
+    sql_text, fields = ACTIONS[action]
+    params = {"sid": sample_id}
+    for name, _, kind, _ in fields:
+        params[name] = form_value(kind, request.form.get(name))
+    try:
+        with db.as_user() as conn:
+            conn.execute(sql_text, params)
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+        with db.as_user() as conn:
+            data = page_data(conn, sample_id)
+        return render_template("samples/detail.html", forms=ACTIONS, failed=action, values=request.form,
+                               today=date.today(), **data), 422
+    flash("Done: " + action.replace("_", " ") + ".", "ok")
+    return redirect(url_for("samples.detail", sample_id=sample_id))
+
+
+@bp.route("/<int:sample_id>/comments", methods=("POST",))
+@login_required
+def comment(sample_id):
+    body = request.form.get("body", "").strip()
+    try:
+        with db.as_user() as conn:
+            load(conn, sample_id)
+            conn.execute("insert into app.sample_comments (sample_id, author_id, body) "
+                         "values (%s, app.current_staff_id(), %s)", (sample_id, body))
+    except psycopg.errors.CheckViolation:
+        flash("A comment needs some text (at most 4,000 characters).", "error")
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+    return redirect(url_for("samples.detail", sample_id=sample_id) + "#comments")
+
+
+@bp.route("/<int:sample_id>/comments/<int:comment_id>", methods=("POST",))
+@login_required
+def edit_comment(sample_id, comment_id):
+    body = request.form.get("body", "").strip()
+    try:
+        with db.as_user() as conn:
+            n = conn.execute("update app.sample_comments set body = %s where id = %s and sample_id = %s",
+                             (body, comment_id, sample_id)).rowcount
+        if n == 0:
+            flash("That comment can no longer be edited (only your own, within 15 minutes).", "error")
+    except psycopg.errors.CheckViolation:
+        flash("A comment needs some text (at most 4,000 characters).", "error")
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+    return redirect(url_for("samples.detail", sample_id=sample_id) + "#comments")
+
+
+@bp.route("/<int:sample_id>/photos", methods=("POST",))
+@login_required
+def upload_photo(sample_id):
+    upload = request.files.get("photo")
+    try:
+        photo = images.process(upload.read() if upload else b"")
+        with db.as_user() as conn:
+            load(conn, sample_id)
+            conn.execute("insert into app.sample_photos (sample_id, uploaded_by, content_type, width, height, image, "
+                         "thumbnail, caption) values (%s, app.current_staff_id(), %s, %s, %s, %s, %s, %s)",
+                         (sample_id, photo["content_type"], photo["width"], photo["height"], photo["image"],
+                          photo["thumbnail"], request.form.get("caption", "").strip()[:200] or None))
+        flash("Photo added.", "ok")
+    except images.BadImage as exc:
+        flash(str(exc), "error")
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+    return redirect(url_for("samples.detail", sample_id=sample_id) + "#photos")
+
+
+@bp.route("/photos/<int:photo_id>")
+@bp.route("/photos/<int:photo_id>/<any(thumb):size>")
+@login_required
+def photo(photo_id, size=None):
+    column = "thumbnail" if size == "thumb" else "image"
+    with db.as_user() as conn:
+        row = conn.execute("select content_type, image, thumbnail from app.sample_photos where id = %s",
+                           (photo_id,)).fetchone()
+    if row is None:
+        abort(404)
+    mimetype = "image/jpeg" if column == "thumbnail" else row["content_type"]
+    resp = send_file(BytesIO(row[column]), mimetype=mimetype, max_age=3600)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@bp.route("/<int:sample_id>/label.pdf")
+@login_required
+def label(sample_id):
+    import segno
+    from weasyprint import HTML
+    with db.as_user() as conn:
+        s = load(conn, sample_id)
+    link = url_for("samples.detail", sample_id=sample_id, _external=True)
+    qr = segno.make(link, error="m").svg_data_uri(scale=4, border=1)
+    html = render_template("samples/label.html", s=s, qr=qr, link=link)
+    pdf = HTML(string=html, base_url=request.host_url).write_pdf()
+    return send_file(BytesIO(pdf), mimetype="application/pdf", download_name=f"sample-{sample_id}-tag.pdf")
+
+
+@bp.route("/new", methods=("GET", "POST"))
+@login_required
+def new():
+    values = request.form if request.method == "POST" else {}
+    with db.as_user() as conn:
+        ref = {
+            "categories": conn.execute("select id, name from app.categories order by name").fetchall(),
+            "seasons": conn.execute("select id, code || ' - ' || name as name from app.seasons "
+                                    "order by starts_on desc").fetchall(),
+            "suppliers": conn.execute("select id, name from app.suppliers where active order by name").fetchall(),
+        }
+    if request.method == "POST":
+        try:
+            with db.as_user() as conn:
+                sid = conn.execute(
+                    "select app.request_sample(p_title => %s, p_category_id => %s, p_season_id => %s, "
+                    "p_supplier_id => %s, p_style_code => %s, p_on_loan => %s, p_note => %s)",
+                    (values.get("title", ""), form_value("int", values.get("category")),
+                     form_value("int", values.get("season")), form_value("int", values.get("supplier")),
+                     form_value("text", values.get("style_code")), values.get("on_loan") == "on",
+                     form_value("text", values.get("note")))).fetchone()["request_sample"]
+            flash(f"Sample {sid} requested.", "ok")
+            return redirect(url_for("samples.detail", sample_id=sid))
+        except psycopg.Error as exc:
+            flash(friendly(exc), "error")
+            return render_template("samples/new.html", values=values, ref=ref), 422
+    return render_template("samples/new.html", values=values, ref=ref)
+
+
+@bp.app_template_filter("since")
+def since(ts):
+    if ts is None:
+        return ""
+    days = (date.today() - ts.date()).days
+    return "today" if days <= 0 else ("yesterday" if days == 1 else f"{days} days ago")
+
+
+@bp.app_template_global()
+def default_expected():
+    return (date.today() + timedelta(days=14)).isoformat()

@@ -1,0 +1,86 @@
+"""Staff administration for the system admin: invite, change role or team,
+deactivate. The grants and policies on app.staff decide who may; every change is
+audited by the database."""
+import psycopg
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from . import db
+from .auth import login_required
+from .samples import friendly
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
+         "finance", "ops_director", "md", "system_admin"]
+
+
+def teams(conn):
+    return conn.execute("select id, code, name from app.teams order by code").fetchall()
+
+
+@bp.route("/staff")
+@login_required
+def staff():
+    with db.as_user() as conn:
+        rows = conn.execute("select s.id, s.full_name, s.email, s.role::text as role, t.code as team, s.active, "
+                            "s.login_role from app.staff s left join app.teams t on t.id = s.team_id "
+                            "order by s.active desc, s.full_name").fetchall()
+    return render_template("admin/staff.html", rows=rows)
+
+
+@bp.route("/staff/new", methods=("GET", "POST"))
+@bp.route("/staff/<int:staff_id>", methods=("GET", "POST"))
+@login_required
+def edit(staff_id=None):
+    values = dict(request.form) if request.method == "POST" else {}
+    with db.as_user() as conn:
+        team_rows = teams(conn)
+        if staff_id and request.method == "GET":
+            row = conn.execute("select id, full_name, email, role::text as role, team_id, active from app.staff "
+                               "where id = %s", (staff_id,)).fetchone()
+            if row is None:
+                abort(404)
+            values = {k: ("" if v is None else v) for k, v in row.items()}
+    if request.method == "POST":
+        team = values.get("team_id") or None
+        active = values.get("active") == "on"
+        try:
+            with db.as_user() as conn:
+                if staff_id:
+                    n = conn.execute("update app.staff set full_name = %s, email = %s, role = %s, team_id = %s, "
+                                     "active = %s where id = %s",
+                                     (values.get("full_name"), values.get("email"), values.get("role"), team,
+                                      active, staff_id)).rowcount
+                    if n == 0:
+                        abort(404)
+                    flash("Saved.", "ok")
+                    return redirect(url_for("admin.staff"))
+                new_id = conn.execute("insert into app.staff (full_name, email, role, team_id) values (%s, %s, %s, %s) "
+                                      "returning id", (values.get("full_name"), values.get("email"),
+                                                       values.get("role"), team)).fetchone()["id"]
+                token = conn.execute("select app_private.create_invite(%s) as token", (new_id,)).fetchone()["token"]
+            link = url_for("auth.invite", token=token, _external=True)
+            return render_template("admin/invited.html", link=link, name=values.get("full_name"))
+        except psycopg.errors.UniqueViolation:
+            flash("Someone already has that email address.", "error")
+        except psycopg.errors.CheckViolation:
+            flash("Check the email address, the name, and that buyers have a team.", "error")
+        except psycopg.errors.InvalidTextRepresentation:
+            flash("Choose a role from the list.", "error")
+        except psycopg.Error as exc:
+            flash(friendly(exc), "error")
+        return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES,
+                               staff_id=staff_id), 422
+    return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES, staff_id=staff_id)
+
+
+@bp.route("/staff/<int:staff_id>/invite", methods=("POST",))
+@login_required
+def reinvite(staff_id):
+    try:
+        with db.as_user() as conn:
+            token = conn.execute("select app_private.create_invite(%s) as token", (staff_id,)).fetchone()["token"]
+            name = conn.execute("select full_name from app.staff where id = %s", (staff_id,)).fetchone()["full_name"]
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+        return redirect(url_for("admin.staff"))
+    return render_template("admin/invited.html", link=url_for("auth.invite", token=token, _external=True), name=name)
