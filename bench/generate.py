@@ -285,6 +285,13 @@ def generate(url: str, samples: int) -> dict:
         conn.execute("select setval(pg_get_serial_sequence('app.samples', 'id'), (select max(id) from app.samples))")
         for t in ("app.sample_events", "app.qc_inspections"):
             conn.execute(f"select setval(pg_get_serial_sequence('{t}', 'id'), (select max(id) from {t}))")
+        conn.execute("""update app.samples s set last_qc_result = i.result
+                          from (select distinct on (sample_id) sample_id, result from app.qc_inspections
+                                 order by sample_id, inspected_at desc, id desc) i where i.sample_id = s.id""")
+        conn.execute("""insert into app.supplier_quality (supplier_id, inspections, rejects)
+                        select s.supplier_id, count(*), count(*) filter (where i.result = 'reject')
+                          from app.qc_inspections i join app.samples s on s.id = i.sample_id
+                         where s.supplier_id is not null group by s.supplier_id""")
         conn.execute("set session_replication_role = origin")
         orphans = conn.execute("select count(*) from app.sample_events e where not exists "
                                "(select 1 from app.samples s where s.id = e.sample_id)").fetchone()[0]

@@ -28,7 +28,7 @@ from . import generate
 from .common import Context
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["transitions", "audit", "rls", "lookup"]
+BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web"]
 console = Console(width=150)
 
 

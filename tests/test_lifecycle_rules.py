@@ -274,3 +274,20 @@ def test_direct_login_cannot_become_someone_else_with_the_guc(conn):
     conn.execute("select set_config('tracker.staff_id', %s, true)", (str(md_id),))
     assert conn.execute("select app.current_staff_id()").fetchone()[0] is None
     conn.execute("set local session authorization default")
+
+
+def test_inspection_keeps_the_supplier_record_and_the_last_result(lc, conn):
+    before = conn.execute("select coalesce((select inspections from app.supplier_quality where supplier_id = %s), 0), "
+                          "coalesce((select rejects from app.supplier_quality where supplier_id = %s), 0)",
+                          (lc.supplier, lc.supplier)).fetchone()
+    a, b = lc.make("received"), lc.make("received")
+    lc.call("qc", "select app.record_inspection(%s, 'pass')", (a,))
+    lc.call("qc", "select app.record_inspection(%s, 'reject', 'Wrong label')", (b,))
+    after = conn.execute("select inspections, rejects from app.supplier_quality where supplier_id = %s",
+                         (lc.supplier,)).fetchone()
+    assert after == (before[0] + 2, before[1] + 1)
+    assert conn.execute("select last_qc_result::text from app.samples where id = %s", (a,)).fetchone()[0] == "pass"
+    assert conn.execute("select last_qc_result::text from app.samples where id = %s", (b,)).fetchone()[0] == "reject"
+    # the rejection joined the comment thread, marked
+    assert conn.execute("select body, is_qc_rejection from app.sample_comments where sample_id = %s",
+                        (b,)).fetchone() == ("QC rejected: Wrong label", True)

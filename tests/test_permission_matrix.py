@@ -17,7 +17,7 @@ TABLES = MATRIX["tables"]
 
 PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id",
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
-      "audit.chain_head": "singleton", "app.currencies": "code"}
+      "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {

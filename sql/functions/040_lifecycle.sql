@@ -173,10 +173,11 @@ declare
 begin
   update app.samples
      set (supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
-          return_due_on, qc_rejected, production_approved_by, production_approved_at, courier_ref,
+          return_due_on, qc_rejected, last_qc_result, production_approved_by, production_approved_at, courier_ref,
           withdrawn_at, state_changed_at, version, updated_at)
        = (v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
           v_new.on_loan, v_new.expected_on, v_new.received_on, v_new.return_due_on, v_new.qc_rejected,
+          v_new.last_qc_result,
           v_new.production_approved_by, v_new.production_approved_at, v_new.courier_ref,
           v_new.withdrawn_at, case when v_moves then v_now else p_s.state_changed_at end,
           p_s.version + 1, v_now)
@@ -637,8 +638,16 @@ begin
     values (v_s.id, v_me.id, 'QC rejected: ' || btrim(p_reason), true, app.clock());
   end if;
   -- NOTE: the event carries the result and the reason, never the inspector's notes (QC notes are sensitive)
+  if v_s.supplier_id is not null then
+    insert into app.supplier_quality (supplier_id, inspections, rejects, updated_at)
+    values (v_s.supplier_id, 1, (p_result = 'reject')::int, app.clock())
+    on conflict (supplier_id) do update
+       set inspections = app.supplier_quality.inspections + 1,
+           rejects = app.supplier_quality.rejects + excluded.rejects, updated_at = excluded.updated_at;
+  end if;
   perform app_private.apply_change(v_s, 'inspect', v_s.state,
-    case when p_result = 'reject' then '{"qc_rejected": true}'::jsonb else '{}'::jsonb end,
+    jsonb_build_object('last_qc_result', p_result)
+      || case when p_result = 'reject' then '{"qc_rejected": true}'::jsonb else '{}'::jsonb end,
     v_me, null, jsonb_build_object('inspection_id', v_inspection, 'result', p_result,
                                    'reason', nullif(btrim(p_reason), '')));
   return v_inspection;

@@ -27,12 +27,18 @@ returns table (id bigint, title text, state app.sample_state, rank real, matched
 language sql stable security invoker
 as $$
   with q as (select websearch_to_tsquery('english', p_query) as tsq),
+  -- rank among the 1,000 newest matches of each source: common words match a large
+  -- share of a million samples, and recent samples are what people look for
+  sample_hits as (
+    select s.id, s.search from app.samples s, q where s.search @@ q.tsq order by s.id desc limit 1000
+  ),
+  comment_hits as (
+    select c.sample_id, c.search from app.sample_comments c, q where c.search @@ q.tsq order by c.id desc limit 1000
+  ),
   hits as (
-    select s.id, ts_rank(s.search, q.tsq) as rank, 'sample' as matched_in
-      from app.samples s, q where s.search @@ q.tsq
+    select h.id, ts_rank(h.search, q.tsq) as rank, 'sample' as matched_in from sample_hits h, q
     union all
-    select c.sample_id, ts_rank(c.search, q.tsq) * 0.8, 'comment'
-      from app.sample_comments c, q where c.search @@ q.tsq
+    select h.sample_id, ts_rank(h.search, q.tsq) * 0.8, 'comment' from comment_hits h, q
   ),
   best as (
     select distinct on (h.id) h.id, h.rank, h.matched_in from hits h order by h.id, h.rank desc

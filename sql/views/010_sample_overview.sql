@@ -47,8 +47,7 @@ select s.id,
          when s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days'
            then format('at the factory for %s days', current_date - s.state_changed_at::date)
        end as overdue_reason,
-       (select i.result from app.qc_inspections i where i.sample_id = s.id order by i.inspected_at desc, i.id desc
-         limit 1) as last_qc_result,
+       s.last_qc_result,
        s.version,
        s.created_at,
        k.unit_cost,

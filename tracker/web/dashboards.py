@@ -41,13 +41,12 @@ PRESETS = {
 FILTER_KEYS = ("state", "team", "buyer", "supplier", "category", "season", "holder", "overdue", "open", "on_loan",
                "uninspected", "rejected")
 
+_SPEND = ("select count(*) as samples, sum(k.total_gbp) as spend from app.samples s "
+          "left join app.sample_costs k on k.sample_id = s.id where ")
 HEADLINES = {
-    "senior_buyer": ("select count(*) as samples, sum(total_gbp) as spend from app.sample_overview "
-                     "where team_id = %(team)s and season_id = %(season)s", "Team spend this season"),
-    "buyer": ("select count(*) as samples, sum(total_gbp) as spend from app.sample_overview "
-              "where requested_by = %(me)s and season_id = %(season)s", "My spend this season"),
-    "finance": ("select count(*) as samples, sum(total_gbp) as spend from app.sample_overview "
-                "where season_id = %(season)s", "Spend this season, all teams"),
+    "buyer": (_SPEND + "s.requested_by = %(me)s and s.season_id = %(season)s", "My spend this season"),
+    "senior_buyer": (_SPEND + "s.team_id = %(team)s and s.season_id = %(season)s", "Team spend this season"),
+    "finance": (_SPEND + "s.state = 'ordered'", "Open orders, all teams"),
 }
 
 

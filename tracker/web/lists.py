@@ -84,10 +84,15 @@ def where_clause(f: dict):
     return (sql.SQL(" and ").join(parts) if parts else sql.SQL("true")), params
 
 
+# never null: sorting them needs no NULLS clause, so the matching indexes can serve the order
+NOT_NULL = {"id", "title", "state", "team_code", "category", "season", "requested_by_name", "days_in_state",
+            "state_changed_at"}
+
+
 def order_clause(sort: str | None, direction: str | None, default=("state_changed_at", "desc")):
     sort = sort if sort in SORTABLE else default[0]
     direction = direction if direction in ("asc", "desc") else default[1]
-    nulls = sql.SQL("nulls last")
+    nulls = sql.SQL("" if sort in NOT_NULL else "nulls last")
     return sql.SQL("{} {} {}, id desc").format(sql.Identifier(sort), sql.SQL(direction), nulls), sort, direction
 
 

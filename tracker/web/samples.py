@@ -110,36 +110,48 @@ def page_data(conn, sample_id):
                          "left join app.qc_inspection_notes n on n.inspection_id = i.id "
                          "where i.sample_id = %s order by i.inspected_at desc"),
         "supplier_record": conn.execute(
-            "select count(*) as inspections, count(*) filter (where i.result = 'reject') as rejects "
-            "from app.qc_inspections i join app.samples x on x.id = i.sample_id "
-            "where x.supplier_id = %s", (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
+            "select inspections, rejects from app.supplier_quality where supplier_id = %s",
+            (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
         "contacts": q("select name, email, phone, position from app.supplier_contacts where supplier_id = %s "
                       "order by name", (s["supplier_id"],)) if s["supplier_id"] else [],
-        "choices": choices(conn),
     }
 
 
-def choices(conn):
-    q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
-    return {
-        "supplier": q("select id, name from app.suppliers where active order by name"),
-        "currency": q("select code as id, code || ' - ' || name as name from app.currencies order by code"),
-        "location": q("select id, code || ' - ' || name as name from app.locations order by code"),
-        "factory": q("select id, name from app.factories where active order by name"),
-        "designer": q("select id, full_name as name from app.staff where role = 'designer' and active order by 2"),
-        "sales": q("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
-                   "where role in ('sales_lead', 'sales_executive') and active order by 2"),
-        "state": [{"id": s, "name": s} for s in ("requested", "ordered", "received", "with-design", "with-sales",
-                                                  "at-factory", "returned", "cut-for-production")],
-        "qc_result": [{"id": "pass", "name": "Pass"}, {"id": "reject", "name": "Reject"}],
-    }
+def with_choices(conn, data):
+    """Option lists for the forms of the actions this person may take now, and no others."""
+    kinds = {kind for a in data["actions"] for _, _, kind, _ in ACTIONS.get(a["action"], ("", []))[1]}
+    data["choices"] = choices(conn, kinds)
+    return data
+
+
+CHOICE_SQL = {
+    "supplier": "select id, name from app.suppliers where active order by name",
+    "currency": "select code as id, code || ' - ' || name as name from app.currencies order by code",
+    "location": "select id, code || ' - ' || name as name from app.locations order by code",
+    "factory": "select id, name from app.factories where active order by name",
+    "designer": "select id, full_name as name from app.staff where role = 'designer' and active order by 2",
+    "sales": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
+              "where role in ('sales_lead', 'sales_executive') and active order by 2"),
+}
+FIXED_CHOICES = {
+    "state": [{"id": s, "name": s} for s in ("requested", "ordered", "received", "with-design", "with-sales",
+                                              "at-factory", "returned", "cut-for-production")],
+    "qc_result": [{"id": "pass", "name": "Pass"}, {"id": "reject", "name": "Reject"}],
+}
+
+
+def choices(conn, kinds):
+    out = {k: v for k, v in FIXED_CHOICES.items() if k in kinds}
+    for kind in kinds & set(CHOICE_SQL):
+        out[kind] = conn.execute(CHOICE_SQL[kind]).fetchall()
+    return out
 
 
 @bp.route("/<int:sample_id>")
 @login_required
 def detail(sample_id):
     with db.as_user() as conn:
-        data = page_data(conn, sample_id)
+        data = with_choices(conn, page_data(conn, sample_id))
     return render_template("samples/detail.html", forms=ACTIONS, failed=None, values={}, today=date.today(),
                            **data)
 
@@ -159,7 +171,7 @@ def act(sample_id, action):
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
         with db.as_user() as conn:
-            data = page_data(conn, sample_id)
+            data = with_choices(conn, page_data(conn, sample_id))
         return render_template("samples/detail.html", forms=ACTIONS, failed=action, values=request.form,
                                today=date.today(), **data), 422
     flash("Done: " + action.replace("_", " ") + ".", "ok")
