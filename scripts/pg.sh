@@ -56,6 +56,9 @@ work_mem = 32MB
 maintenance_work_mem = 512MB
 max_wal_size = 4GB
 max_connections = 200
+# data lives in RAM / on SSD: index lookups are cheap
+random_page_cost = 1.1
+effective_cache_size = 8GB
 log_min_messages = warning
 CONF
 }

@@ -309,3 +309,13 @@ def test_deactivated_person_is_signed_out_on_next_request(app, db):
         assert r.status_code == 302 and "/auth/login" in r.location
     finally:
         db.execute("update app.staff set active = true where email = 'sales_executive@example.com'")
+
+
+def test_every_list_exports_csv(app):
+    md = client_for(app, "md")
+    r = md.get("/search.csv?q=dress")
+    assert r.status_code == 200 and r.get_data(as_text=True).startswith("No.,Title,State")
+    assert len(r.get_data(as_text=True).splitlines()) > 2
+    admin = client_for(app, "system_admin")
+    r = admin.get("/admin/staff.csv")
+    assert r.status_code == 200 and "buyer@example.com" in r.get_data(as_text=True)

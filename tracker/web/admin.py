@@ -2,10 +2,11 @@
 deactivate. The grants and policies on app.staff decide who may; every change is
 audited by the database."""
 import psycopg
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from . import db
 from .auth import login_required
+from .lists import csv_lines
 from .samples import friendly
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -17,14 +18,27 @@ def teams(conn):
     return conn.execute("select id, code, name from app.teams order by code").fetchall()
 
 
+STAFF_SQL = ("select s.id, s.full_name, s.email, s.role::text as role, t.code as team, s.active, "
+             "s.login_role from app.staff s left join app.teams t on t.id = s.team_id "
+             "order by s.active desc, s.full_name")
+
+
 @bp.route("/staff")
 @login_required
 def staff():
     with db.as_user() as conn:
-        rows = conn.execute("select s.id, s.full_name, s.email, s.role::text as role, t.code as team, s.active, "
-                            "s.login_role from app.staff s left join app.teams t on t.id = s.team_id "
-                            "order by s.active desc, s.full_name").fetchall()
+        rows = conn.execute(STAFF_SQL).fetchall()
     return render_template("admin/staff.html", rows=rows)
+
+
+@bp.route("/staff.csv")
+@login_required
+def staff_csv():
+    with db.as_user() as conn:
+        rows = conn.execute(STAFF_SQL).fetchall()
+    body = "".join(csv_lines(["Id", "Name", "Email", "Role", "Team", "Active", "Personal login"],
+                             [list(r.values()) for r in rows]))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="staff.csv"'})
 
 
 @bp.route("/staff/new", methods=("GET", "POST"))
