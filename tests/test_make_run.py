@@ -25,6 +25,9 @@ def test_make_run_on_a_fresh_clone(tmp_path):
         if (ROOT / path).is_file():
             (clone / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / path, clone / path)
+    for path in subprocess.run(["git", "diff", "--name-only", "--diff-filter=D", "HEAD"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout.split():
+        (clone / path).unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_DATABASE_URL")}
     # pytest's tmp dir is private to root, so this also exercises the fallback of the
     # cluster to a folder under the system temp dir
