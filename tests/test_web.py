@@ -228,13 +228,19 @@ def test_photo_upload_validation_and_visibility(app, db):
     pid = one(db, "select max(id) from app.sample_photos where sample_id = %s", sid)
     assert c.get(f"/samples/photos/{pid}").data[:4] == b"\x89PNG"
     assert c.get(f"/samples/photos/{pid}/thumb").data[:2] == b"\xff\xd8"
-    # a photo of a sample someone cannot see is a 404 for them
-    hidden = one(db, "select min(p.id) from app.sample_photos p join app.samples s on s.id = p.sample_id")
-    db.execute("update app.samples set state = state where false")  # no-op; keep the connection in use
-    fl = client_for(app, "factory_liaison")
+    # a photo of a sample someone cannot see is a 404 for them: put one on a request,
+    # which a factory liaison never sees
     req = one(db, "select id from app.samples where state = 'requested' limit 1")
+    b = client_for(app, one(db, "select s.email from app.staff s join app.samples x on x.requested_by = s.id "
+                                "where x.id = %s", req))
+    b.post(f"/samples/{req}/photos", data={"csrf": b.csrf, "photo": (io.BytesIO(swatch((9, 9, 9))), "r.png")},
+           content_type="multipart/form-data")
+    on_request = one(db, "select max(id) from app.sample_photos where sample_id = %s", req)
+    fl = client_for(app, "factory_liaison")
     assert fl.get(f"/samples/{req}").status_code == 404
-    assert client_for(app, "md").get(f"/samples/photos/{hidden}").status_code == 200
+    assert fl.get(f"/samples/photos/{on_request}").status_code == 404
+    assert fl.get(f"/samples/photos/{on_request}/thumb").status_code == 404
+    assert client_for(app, "md").get(f"/samples/photos/{on_request}").status_code == 200  # positive control
 
 
 # ------------------------------------------------------------------ search

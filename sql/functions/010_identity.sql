@@ -33,16 +33,32 @@ end
 $$;
 comment on function app.current_staff_id() is 'The staff id behind this session, or null. Cannot be spoofed by setting tracker.staff_id from a direct login.';
 
+-- plpgsql rather than sql: a SQL function that is not inlined is planned on every
+-- call, which policies (one call per query) would pay each time
 create or replace function app.current_staff_role() returns app.staff_role
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, app, pg_temp
-as $$ select role from app.staff where id = app.current_staff_id() $$;
+as $$
+declare
+  v_role app.staff_role;
+begin
+  select role into v_role from app.staff where id = app.current_staff_id();
+  return v_role;
+end
+$$;
 comment on function app.current_staff_role() is 'The staff role of the person behind this session, or null.';
 
 create or replace function app.current_team_id() returns integer
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, app, pg_temp
-as $$ select team_id from app.staff where id = app.current_staff_id() $$;
+as $$
+declare
+  v_team integer;
+begin
+  select team_id into v_team from app.staff where id = app.current_staff_id();
+  return v_team;
+end
+$$;
 comment on function app.current_team_id() is 'The buying team of the person behind this session, or null.';
 
 create or replace function app.clock() returns timestamptz
