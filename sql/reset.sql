@@ -1,7 +1,8 @@
 -- Applied first on every migrate, in the same transaction as functions/, policies/
--- and views/: drop every policy and view and revoke every privilege in our schemas,
--- so the files that follow are the complete truth (a policy deleted from a file is
--- gone after the next migrate).
+-- and views/: drop every policy, view and function and revoke every privilege in our
+-- schemas, so the files that follow are the complete truth (a policy or function
+-- deleted from a file - or an old overload of one - is gone after the next migrate;
+-- triggers dropped with their functions are re-created by sql/functions/).
 do $$
 declare
   r record;
@@ -17,6 +18,11 @@ begin
             where schemaname in ('app', 'app_private', 'audit', 'analytics')
   loop
     execute format('drop view if exists %I.%I cascade', r.schemaname, r.viewname);
+  end loop;
+  for r in select p.oid::regprocedure as fn from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+            where n.nspname in ('app', 'app_private', 'audit', 'analytics') and p.prokind in ('f', 'p')
+  loop
+    execute format('drop function if exists %s cascade', r.fn);
   end loop;
   for r in select nspname from pg_namespace where nspname in ('app', 'app_private', 'audit', 'analytics')
   loop

@@ -121,7 +121,7 @@ def test_staff_roles_cannot_grant_logins(conn, role):
 # every SECURITY DEFINER function, reviewed: none of them returns rows a caller's policies hide
 REVIEWED_DEFINERS = {
     "app.current_staff_id()", "app.current_staff_role()", "app.current_team_id()", "app.clock()",
-    "app_private.lookup_login(text)", "app_private.require_staff()", "app_private.lock_sample(bigint)",
+    "app_private.lookup_login(text)", "app_private.require_staff()", "app_private.lock_sample(bigint,app.staff)",
     "app_private.check_rule(app.samples,text,app.staff)",
     "app_private.apply_change(app.samples,text,app.sample_state,jsonb,app.staff,text,jsonb,boolean)",
     "app_private.request_sample(text,integer,integer,integer,text,boolean,text)",
@@ -158,3 +158,33 @@ def test_definers_returning_rows_are_not_executable_by_staff(conn):
     assert [(name, [r for r in who if r not in ("tracker_owner", "audit_owner")]) for name, who in rows] == \
         [("app_private.lookup_login(text)", ["authenticator"]),
          ("audit.verify_chain()", ["md", "ops_director", "system_admin"])]
+
+
+def test_definer_visibility_predicate_equals_the_samples_policies(conn):
+    """can_see_sample (used by the definer functions, which bypass RLS) gives the same
+    answer as RLS for every role on every demo sample."""
+    for role in ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison",
+                 "logistics", "finance", "ops_director", "md", "system_admin"]:
+        staff = conn.execute("select id from app.staff where email = %s", (f"{role}@example.com",)).fetchone()[0]
+        by_predicate = {r[0] for r in conn.execute(
+            "select s.id from app.samples s, app.staff me where me.id = %s and app_private.can_see_sample(s, me)",
+            (staff,))}
+        act_as(conn, {"id": staff, "role": role})
+        by_rls = {r[0] for r in conn.execute("select id from app.samples")}
+        act_as(conn, None)
+        assert by_predicate == by_rls, role
+        assert by_rls, role
+
+
+def test_calling_an_internal_directly_on_a_hidden_sample_reveals_nothing(conn):
+    """A factory liaison never sees requests; calling the definer internal directly
+    (skipping the app wrapper) must say "not found", not the sample's state."""
+    hidden = conn.execute("select min(id) from app.samples where state = 'ordered'").fetchone()[0]
+    staff = conn.execute("select id from app.staff where email = 'factory_liaison@example.com'").fetchone()[0]
+    act_as(conn, {"id": staff, "role": "factory_liaison"})
+    with pytest.raises(psycopg.Error) as err:
+        with conn.transaction():
+            conn.execute("select app_private.send_to_factory(%s, 1, null)", (hidden,))
+    act_as(conn, None)
+    assert err.value.sqlstate == "TR006"
+    assert err.value.diag.message_primary == f"sample {hidden} not found"

@@ -66,13 +66,34 @@ end
 $$;
 comment on function app_private.require_value(boolean, text, text) is 'Raises TR004 "<what> needs <field>" when p_missing.';
 
-create or replace function app_private.lock_sample(p_sample_id bigint) returns app.samples
+create or replace function app_private.can_see_sample(p_s app.samples, p_me app.staff) returns boolean
+language sql stable parallel safe
+as $$
+  select case
+    when p_me.role in ('buyer', 'senior_buyer')
+      then p_s.team_id = p_me.team_id or p_s.state not in ('returned', 'cut-for-production')
+    when p_me.role in ('designer', 'sales_lead', 'sales_executive') then p_s.state <> 'requested'
+    when p_me.role = 'qc' then p_s.received_on is not null
+    when p_me.role = 'factory_liaison'
+      then p_s.factory_id is not null or p_s.state in ('received', 'with-design', 'with-sales')
+    else p_me.role in ('logistics', 'finance', 'ops_director', 'md', 'system_admin')
+  end
+$$;
+comment on function app_private.can_see_sample(app.samples, app.staff) is 'The SELECT policies of app.samples as one predicate, for the definer functions (which bypass RLS); tests/test_identity.py proves it equal to RLS for every role and state.';
+
+create or replace function app_private.lock_sample(p_sample_id bigint, p_me app.staff) returns app.samples
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
   v_s app.samples;
 begin
+  -- visibility first, so a hidden sample is "not found" - never "busy" or "in state X"
+  select * into v_s from app.samples where id = p_sample_id;
+  if not found or not app_private.can_see_sample(v_s, p_me) then
+    raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id),
+      hint = 'Check the number on the tag; you can only act on samples you can see.';
+  end if;
   begin
     select * into v_s from app.samples where id = p_sample_id for update nowait;
   exception when lock_not_available then
@@ -80,13 +101,10 @@ begin
       message = format('sample %s is being changed by someone else right now', p_sample_id),
       hint = 'Reload the sample and try again.';
   end;
-  if not found then
-    raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id);
-  end if;
   return v_s;
 end
 $$;
-comment on function app_private.lock_sample(bigint) is 'Locks one sample row (NOWAIT): TR006 if missing, TR007 if someone else holds it.';
+comment on function app_private.lock_sample(bigint, app.staff) is 'Locks one sample row the caller can see (NOWAIT): TR006 if missing or hidden, TR007 if someone else holds it.';
 
 create or replace function app.action_in_scope(p_s app.samples, p_action text, p_me app.staff)
 returns boolean
@@ -321,7 +339,7 @@ begin
       message = format('%s: the expected date %s is in the past', v_what, p_expected_on);
   end if;
 
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'order', v_me);
   perform app_private.require_ref(exists (select 1 from app.suppliers where id = p_supplier_id and active),
                                   'supplier', p_supplier_id, v_s.id);
@@ -371,7 +389,7 @@ declare
 begin
   perform app_private.require_value(btrim(coalesce(p_reason, '')) = '', 'a reason',
                                     format('withdrawing sample %s', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'withdraw', v_me);
   return app_private.apply_change(v_s, 'withdraw', 'returned',
     jsonb_build_object('withdrawn_at', app.clock()), v_me, p_reason);
@@ -403,7 +421,7 @@ begin
     raise exception using errcode = 'TR005',
       message = format('receiving sample %s: the return-due date %s is in the past', p_sample_id, p_return_due_on);
   end if;
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'receive', v_me);
   perform app_private.require_ref(exists (select 1 from app.locations where id = p_location_id),
                                   'location', p_location_id, v_s.id);
@@ -445,7 +463,7 @@ begin
   end if;
   perform app_private.require_value(v_holder is null, 'a holder',
     format('%s sample %s', replace(p_action, '_', ' '), p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   v_rule := app_private.check_rule(v_s, p_action, v_me);
   if not exists (select 1 from app.staff where id = v_holder and active and role = any (v_holder_roles)) then
     raise exception using errcode = 'TR005',
@@ -484,7 +502,7 @@ declare
   v_s app.samples;
 begin
   perform app_private.require_value(p_factory_id is null, 'a factory', format('sending sample %s to a factory', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'send_to_factory', v_me);
   perform app_private.require_ref(exists (select 1 from app.factories where id = p_factory_id and active),
                                   'factory', p_factory_id, v_s.id);
@@ -510,7 +528,7 @@ declare
 begin
   perform app_private.require_value(p_location_id is null, 'a location',
                                     format('bringing sample %s back from the factory', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'return_from_factory', v_me);
   perform app_private.require_ref(exists (select 1 from app.locations where id = p_location_id),
                                   'location', p_location_id, v_s.id);
@@ -539,7 +557,7 @@ declare
 begin
   perform app_private.require_value(btrim(coalesce(p_courier_ref, '')) = '', 'a courier reference',
                                     format('returning sample %s', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'return_to_supplier', v_me);
   return app_private.apply_change(v_s, 'return_to_supplier', 'returned',
     jsonb_build_object('courier_ref', btrim(p_courier_ref), 'holder_id', null, 'location_id', null), v_me, p_note);
@@ -564,7 +582,7 @@ declare
   v_me app.staff := app_private.require_staff();
   v_s app.samples;
 begin
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'approve_for_production', v_me);
   if v_s.production_approved_at is not null then
     raise exception using errcode = 'TR001',
@@ -590,7 +608,7 @@ declare
   v_me app.staff := app_private.require_staff();
   v_s app.samples;
 begin
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'cut_for_production', v_me);
   if v_s.production_approved_at is null then
     raise exception using errcode = 'TR009',
@@ -624,7 +642,7 @@ begin
   perform app_private.require_value(p_result is null, 'a result (pass or reject)', v_what);
   perform app_private.require_value(p_result = 'reject' and btrim(coalesce(p_reason, '')) = '',
                                     'a reason for the rejection', v_what);
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   perform app_private.check_rule(v_s, 'inspect', v_me);
   insert into app.qc_inspections (sample_id, inspector_id, result, reason, inspected_at)
   values (v_s.id, v_me.id, p_result, nullif(btrim(p_reason), ''), app.clock())
@@ -682,7 +700,7 @@ begin
       message = format('only the ops director or the MD can override the state of sample %s', p_sample_id),
       detail = format('you are signed in as %s', app.role_label(v_me.role));
   end if;
-  v_s := app_private.lock_sample(p_sample_id);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
   if v_s.state = p_to_state then
     raise exception using errcode = 'TR001', message = format('sample %s is already %s', v_s.id, p_to_state);
   end if;

@@ -13,8 +13,8 @@ grant execute on all functions in schema app to buyer, senior_buyer, designer, s
 grant execute on all functions in schema app_private to buyer, senior_buyer, designer, sales_lead,
   sales_executive, qc, factory_liaison, logistics, finance, ops_director, md, system_admin;
 -- NOTE: the staff roles may call app_private's definer functions directly; each one
--- re-checks role, scope and state itself, so skipping the app wrapper gains nothing
--- but a less tidy "not found".
+-- re-checks visibility (app_private.can_see_sample, equal to the samples policies),
+-- role, scope and state itself, so skipping the app wrapper gains nothing.
 -- the sign-in functions belong to the authenticator alone
 revoke execute on function app_private.lookup_login(text), app_private.login_allowed(text),
   app_private.record_login_failure(text), app_private.clear_login_failures(text),
