@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap poppler-utils chromium
+APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 # DATABASE_URL (if set) points everything at an existing server instead of the embedded cluster.
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
