@@ -300,8 +300,9 @@ def test_non_admin_cannot_invite_or_edit_staff(app, db):
                                          "role": "md", "team_id": ""})
     assert r.status_code == 422 and b"You are not allowed to do that." in r.data
     md = one(db, "select id from app.staff where email = 'md@example.com'")
+    version = one(db, "select xmin::text from app.staff where id = %s", md)
     r = b.post(f"/admin/staff/{md}", data={"csrf": b.csrf, "full_name": "X", "email": "md@example.com",
-                                          "role": "buyer", "team_id": "", "active": "on"})
+                                          "role": "buyer", "team_id": "", "active": "on", "row_version": version})
     assert r.status_code == 422
     assert one(db, "select role::text from app.staff where id = %s", md) == "md"
 
@@ -325,3 +326,20 @@ def test_every_list_exports_csv(app):
     admin = client_for(app, "system_admin")
     r = admin.get("/admin/staff.csv")
     assert r.status_code == 200 and "buyer@example.com" in r.get_data(as_text=True)
+
+
+def test_two_admins_editing_the_same_person_do_not_lose_a_write(app, db):
+    first, second = client_for(app, "system_admin"), client_for(app, "system_admin")
+    qc = one(db, "select id from app.staff where email = 'qc@example.com'")
+    form_a = first.get(f"/admin/staff/{qc}").get_data(as_text=True)
+    form_b = second.get(f"/admin/staff/{qc}").get_data(as_text=True)
+    version = re.search(r'name="row_version" value="([^"]*)"', form_a).group(1)
+    assert version and version == re.search(r'name="row_version" value="([^"]*)"', form_b).group(1)
+    name = one(db, "select full_name from app.staff where id = %s", qc)
+    base = {"email": "qc@example.com", "role": "qc", "team_id": "", "active": "on", "row_version": version}
+    r = first.post(f"/admin/staff/{qc}", data=dict(base, csrf=first.csrf, full_name=name + " (QC lead)"))
+    assert r.status_code == 302
+    r = second.post(f"/admin/staff/{qc}", data=dict(base, csrf=second.csrf, full_name=name + " typo"))
+    assert r.status_code == 409 and b"Someone changed this person" in r.data
+    assert one(db, "select full_name from app.staff where id = %s", qc) == name + " (QC lead)"
+    db.execute("update app.staff set full_name = %s where id = %s", (name, qc))

@@ -49,8 +49,8 @@ def edit(staff_id=None):
     with db.as_user() as conn:
         team_rows = teams(conn)
         if staff_id and request.method == "GET":
-            row = conn.execute("select id, full_name, email, role::text as role, team_id, active from app.staff "
-                               "where id = %s", (staff_id,)).fetchone()
+            row = conn.execute("select id, full_name, email, role::text as role, team_id, active, "
+                               "xmin::text as row_version from app.staff where id = %s", (staff_id,)).fetchone()
             if row is None:
                 abort(404)
             values = {k: ("" if v is None else v) for k, v in row.items()}
@@ -60,12 +60,19 @@ def edit(staff_id=None):
         try:
             with db.as_user() as conn:
                 if staff_id:
+                    # optimistic concurrency: the row must still be the version the form was loaded from
                     n = conn.execute("update app.staff set full_name = %s, email = %s, role = %s, team_id = %s, "
-                                     "active = %s where id = %s",
+                                     "active = %s where id = %s and xmin::text = %s",
                                      (values.get("full_name"), values.get("email"), values.get("role"), team,
-                                      active, staff_id)).rowcount
+                                      active, staff_id, values.get("row_version", ""))).rowcount
                     if n == 0:
-                        abort(404)
+                        exists = conn.execute("select 1 from app.staff where id = %s", (staff_id,)).fetchone()
+                        if not exists:
+                            abort(404)
+                        flash("Someone changed this person while you were editing; reload to see their change, "
+                              "then edit again.", "error")
+                        return render_template("admin/staff_form.html", values=values, teams=team_rows,
+                                               roles=ROLES, staff_id=staff_id), 409
                     flash("Saved.", "ok")
                     return redirect(url_for("admin.staff"))
                 new_id = conn.execute("insert into app.staff (full_name, email, role, team_id) values (%s, %s, %s, %s) "
