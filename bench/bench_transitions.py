@@ -3,7 +3,9 @@ visibility, row lock, audit trigger, NOTIFY) with N concurrent clients, against
 (a) the bare UPDATE + INSERT + NOTIFY the function does, without the checks, and
 (b) pgbench's built-in simple-update on the same cluster."""
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
+
+from tracker.config import with_dbname
 
 from .common import PGBENCH, Result, pgbench
 
@@ -50,12 +52,12 @@ def prepare_pool(ctx, clients):
 def ensure_pgbench_tables(ctx):
     params = conninfo_to_dict(ctx.url)
     dbname = "tracker_pgbench"
-    admin = make_conninfo(**dict(params, dbname="postgres"))
+    admin = with_dbname(ctx.url, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
         exists = c.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
         if not exists:
             c.execute(f'create database "{dbname}"')
-    url = make_conninfo(**dict(params, dbname=dbname))
+    url = with_dbname(ctx.url, dbname)
     with psycopg.connect(url) as c:
         ready = c.execute("select to_regclass('public.pgbench_accounts') is not null").fetchone()[0]
     if not ready:

@@ -5,12 +5,10 @@ target from the web UI issue (p95 < 100 ms for pages, < 150 ms for search)."""
 import random
 import time
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from tracker.roles import ROLES
 
 from .common import Result, percentile, summary
 
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 
 
 def client(app, ctx, role):
@@ -34,8 +32,7 @@ def timed(fn, n, warmup=5):
 
 def run(ctx):
     from tracker.web import create_app
-    app_url = make_conninfo(**dict(conninfo_to_dict(ctx.app_url)))
-    app = create_app({"TESTING": True, "SECRET_KEY": "bench", "APP_DATABASE_URL": app_url})
+    app = create_app({"TESTING": True, "SECRET_KEY": "bench", "APP_DATABASE_URL": ctx.app_url})
     n = 30 if ctx.quick else 200
     rng = random.Random(4421)
     results = []

@@ -16,7 +16,6 @@ import sys
 import time
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -232,11 +231,11 @@ TABLES = ["app.samples", "app.sample_costs", "app.sample_events", "app.qc_inspec
 
 
 def bench_url(dbname: str) -> str:
-    return make_conninfo(**dict(conninfo_to_dict(config.database_url()), dbname=dbname))
+    return config.with_dbname(config.database_url(), dbname)
 
 
 def recreate_database(dbname: str) -> str:
-    admin = make_conninfo(**dict(conninfo_to_dict(config.database_url()), dbname="postgres"))
+    admin = config.with_dbname(config.database_url(), "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{dbname}" with (force)')
         conn.execute(f'create database "{dbname}"')

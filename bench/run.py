@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
 
@@ -77,7 +76,7 @@ def main(argv=None):
     args.db = args.db or ("tracker_bench_quick" if args.quick else "tracker_bench")
     try:
         url = ensure_data(args.db, samples)
-        app_url = make_conninfo(**{**conninfo_to_dict(config.app_database_url(url)), "dbname": args.db})
+        app_url = config.with_dbname(config.app_database_url(url), args.db)
         ctx = Context(url=url, app_url=app_url, dbname=args.db, samples=samples, quick=args.quick)
         results = []
         for name in args.only or BENCHMARKS:

@@ -61,6 +61,13 @@ def page(browser):
     ctx.close()
 
 
+def scalar(dbname, sql):
+    """One value read as the admin from the browser tests' database."""
+    import psycopg
+    with psycopg.connect(_url(dbname)) as c:
+        return c.execute(sql).fetchone()[0]
+
+
 def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -154,9 +161,7 @@ def test_whole_lifecycle_in_the_browser(server, page):
 def test_search_by_number_jumps_to_the_sample(server, page):
     base, name = server
     sign_in(page, base, "md")
-    import psycopg
-    with psycopg.connect(_url(name)) as c:
-        sid = c.execute("select min(id) from app.samples where state = 'with-design'").fetchone()[0]
+    sid = scalar(name, "select min(id) from app.samples where state = 'with-design'")
     page.get_by_label("Search samples").fill(f"#{sid}")
     page.get_by_role("button", name="Search").click()
     page.wait_for_url(f"**/samples/{sid}")
@@ -170,9 +175,7 @@ def test_search_by_number_jumps_to_the_sample(server, page):
 def test_label_pdf_and_csv_export(server, page):
     base, name = server
     sign_in(page, base, "logistics")
-    import psycopg
-    with psycopg.connect(_url(name)) as c:
-        sid = c.execute("select min(id) from app.samples").fetchone()[0]
+    sid = scalar(name, "select min(id) from app.samples")
     resp = page.request.get(f"{base}/samples/{sid}/label.pdf")
     assert resp.status == 200 and resp.body()[:5] == b"%PDF-"
     (ARTIFACTS / "label.pdf").write_bytes(resp.body())

@@ -10,8 +10,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import psycopg
 from argon2 import PasswordHasher
 
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc",
-         "factory_liaison", "logistics", "finance", "ops_director", "md", "system_admin"]
+from .roles import ROLES
+
 TEAMS = [("WW", "Womenswear"), ("MW", "Menswear"), ("AC", "Accessories")]
 FIRST = ["Amara", "Ben", "Chloe", "Dev", "Elif", "Finn", "Grace", "Hugo", "Isla", "Jonah", "Kemi",
          "Leo", "Maya", "Nico", "Orla", "Priya", "Quinn", "Rosa", "Sami", "Tess", "Umar", "Vera",

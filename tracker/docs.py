@@ -6,10 +6,9 @@ import psycopg
 import yaml
 
 from .config import ROOT, SQL_DIR
+from .roles import ROLES
 
 SCHEMAS = ("app", "app_private", "audit")
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison",
-         "logistics", "finance", "ops_director", "md", "system_admin"]
 OPS = [("SELECT", "S"), ("INSERT", "I"), ("UPDATE", "U"), ("DELETE", "D")]
 OUT = ROOT / "docs" / "permissions.md"
 

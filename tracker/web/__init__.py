@@ -18,7 +18,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE") == "1",
         APP_DATABASE_URL=None,
-        PAGE_SIZE=50,
     )
     if test_config:
         app.config.update(test_config)

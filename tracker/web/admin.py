@@ -4,14 +4,13 @@ audited by the database."""
 import psycopg
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from ..roles import ROLES
 from . import db
 from .auth import login_required
 from .lists import csv_lines
 from .samples import friendly
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 
 
 def teams(conn):

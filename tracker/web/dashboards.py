@@ -54,8 +54,8 @@ def presets_for(role):
     return PRESETS.get(role, [ALL])
 
 
-def current_args():
-    """The active tab's filters, overridden by any filter given in the query string."""
+def current_filters():
+    """The active tab and its filters, overridden by any filter given in the query string."""
     tabs = presets_for(g.user["role"])
     tab = next((t for t in tabs if t[0] == request.args.get("tab")), tabs[0])
     explicit = any(k in request.args for k in FILTER_KEYS)
@@ -68,7 +68,7 @@ def current_args():
         for k in FILTER_KEYS:
             for item in request.args.getlist(k):
                 args.add(k, item)
-    return tab, args
+    return tab, args, lists.parse_filters(args, g.user)
 
 
 def reference(conn):
@@ -86,8 +86,7 @@ def reference(conn):
 @bp.route("/")
 @login_required
 def index():
-    tab, args = current_args()
-    f = lists.parse_filters(args, g.user)
+    tab, args, f = current_filters()
     page = max(request.args.get("page", 1, type=int), 1)
     with db.as_user() as conn:
         q, params, sort, direction = lists.list_query(lists.LIST_COLUMNS, f, request.args.get("sort"),
@@ -110,16 +109,10 @@ def index():
                            ref=ref, states=lists.STATES, query=query, headline=headline)
 
 
-def export_rows():
-    tab, args = current_args()
-    f = lists.parse_filters(args, g.user)
-    return tab, f
-
-
 @bp.route("/export.csv")
 @login_required
 def export_csv():
-    tab, f = export_rows()
+    tab, _, f = current_filters()
     user = dict(g.user)
     sort, direction = request.args.get("sort"), request.args.get("dir")
 
@@ -141,7 +134,7 @@ def export_csv():
 @login_required
 def export_xlsx():
     from openpyxl import Workbook
-    tab, f = export_rows()
+    tab, _, f = current_filters()
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Samples")
     ws.append([lists.COLUMNS[c][0] for c in lists.EXPORT_COLUMNS])
@@ -169,16 +162,13 @@ def xlsx_value(v):
     return v
 
 
-def page_url(query, **changes):
-    merged = {k: v for k, v in query.items()}
+@bp.app_template_global()
+def list_url(query, **changes):
+    """This list's URL with some query parameters changed (None removes one)."""
+    merged = dict(query)
     for k, v in changes.items():
         if v is None:
             merged.pop(k, None)
         else:
             merged[k] = [str(v)]
     return url_for("dashboard.index", **merged)
-
-
-@bp.app_template_global()
-def list_url(query, **changes):
-    return page_url(query, **changes)

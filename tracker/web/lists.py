@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from psycopg import sql
 
-STATES = ["requested", "ordered", "received", "with-design", "with-sales", "at-factory", "returned",
-          "cut-for-production"]
+from ..roles import STATES
+
 TERMINAL = ["returned", "cut-for-production"]
 
 # key -> (label, numeric?)

@@ -9,6 +9,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 
 from .. import images
+from ..roles import STATES
 from . import db
 from .auth import login_required
 
@@ -134,8 +135,7 @@ CHOICE_SQL = {
               "where role in ('sales_lead', 'sales_executive') and active order by 2"),
 }
 FIXED_CHOICES = {
-    "state": [{"id": s, "name": s} for s in ("requested", "ordered", "received", "with-design", "with-sales",
-                                              "at-factory", "returned", "cut-for-production")],
+    "state": [{"id": s, "name": s} for s in STATES],
     "qc_result": [{"id": "pass", "name": "Pass"}, {"id": "reject", "name": "Reject"}],
 }
 
