@@ -57,6 +57,8 @@ class Lifecycle:
         elif state in ("at-factory", "cut-for-production"):
             self.call("logistics", "select app.send_to_factory(%s, %s)", (sid, self.factory))
             if state == "cut-for-production":
+                if on_loan:
+                    self.call(requester, "select app.buy_out(%s)", (sid,))
                 if not approved:
                     self.call("senior_buyer", "select app.approve_for_production(%s)", (sid,))
                 self.call("factory_liaison", "select app.cut_for_production(%s)", (sid,))

@@ -24,18 +24,27 @@ ALLOWED = {
     ("hand_to_design", "received"): {"logistics", "designer"},
     ("hand_to_sales", "received"): {"logistics", "sales_lead"},
     ("hand_to_sales", "with-design"): {"designer", "sales_lead"},
-    ("hand_to_design", "with-sales"): {"designer", "sales_lead"},
+    ("hand_to_design", "with-sales"): {"designer", "sales_lead", "sales_executive"},
+    # passing on within design or within sales; handing back to the sample room
+    ("hand_to_design", "with-design"): {"designer"},
+    ("hand_to_sales", "with-sales"): {"sales_lead", "sales_executive"},
+    ("hand_back", "with-design"): {"designer", "logistics"},
+    ("hand_back", "with-sales"): {"sales_lead", "sales_executive", "logistics"},
     ("return_from_factory", "at-factory"): {"logistics", "factory_liaison"},
     ("cut_for_production", "at-factory"): {"factory_liaison"},
     **{("send_to_factory", s): {"logistics", "factory_liaison"} for s in IN_BUILDING},
     **{("return_to_supplier", s): {"logistics"} for s in IN_BUILDING + ["at-factory"]},
     **{("approve_for_production", s): {"senior_buyer"} for s in IN_BUILDING + ["at-factory"]},
     **{("inspect", s): {"qc"} for s in IN_BUILDING},
+    # an on-loan sample is bought from the supplier before it can be cut
+    **{("buy_out", s): {"buyer", "senior_buyer"} for s in IN_BUILDING + ["at-factory"]},
+    # the director's override, from every state (tests/test_lifecycle_rules.py covers its targets)
+    **{("override", s): {"ops_director", "md"} for s in STATES},
 }
 TO_STATE = {"order": "ordered", "withdraw": "returned", "receive": "received", "hand_to_design": "with-design",
             "hand_to_sales": "with-sales", "send_to_factory": "at-factory", "return_from_factory": "received",
             "return_to_supplier": "returned", "approve_for_production": None,
-            "cut_for_production": "cut-for-production", "inspect": None}
+            "cut_for_production": "cut-for-production", "inspect": None, "hand_back": "received", "buy_out": None}
 CALLS = {
     "order": ("select app.order_sample(%s, %s, 99.50, 'GBP', %s)", lambda lc, s: (s, lc.supplier, lc.expected)),
     "withdraw": ("select app.withdraw_request(%s, 'no longer needed')", lambda lc, s: (s,)),
@@ -48,6 +57,8 @@ CALLS = {
     "approve_for_production": ("select app.approve_for_production(%s)", lambda lc, s: (s,)),
     "cut_for_production": ("select app.cut_for_production(%s)", lambda lc, s: (s,)),
     "inspect": ("select app.record_inspection(%s, 'pass')", lambda lc, s: (s,)),
+    "hand_back": ("select app.hand_back(%s, %s)", lambda lc, s: (s, lc.location)),
+    "buy_out": ("select app.buy_out(%s)", lambda lc, s: (s,)),
 }
 
 
@@ -82,7 +93,9 @@ def world(shared_db):
         lc = Lifecycle(c)
         samples = {s: lc.make(s) for s in STATES}
         approved = {s: lc.make(s, approved=s not in ("requested", "ordered")) for s in STATES}
-        yield c, lc, samples, approved
+        loaned = {s: lc.make(s, on_loan=True) for s in STATES if s != "cut-for-production"}
+        loaned["cut-for-production"] = samples["cut-for-production"]  # cut samples were bought out first
+        yield c, lc, samples, approved, loaned
         c.rollback()
 
 
@@ -91,8 +104,8 @@ CASES = list(itertools.product(CALLS, STATES, ROLES))
 
 @pytest.mark.parametrize("action,state,role", CASES, ids=[f"{a}-{s}-{r}" for a, s, r in CASES])
 def test_action_state_role(world, action, state, role):
-    c, lc, samples, approved = world
-    sid = (approved if action == "cut_for_production" else samples)[state]
+    c, lc, samples, approved, loaned = world
+    sid = {"cut_for_production": approved, "buy_out": loaned}.get(action, samples)[state]
     want = expected(action, state, role)
     person = lc.people.get(role)
     sql, args = CALLS[action]

@@ -75,6 +75,13 @@ REQUIRED = [
     ("qc", "select app.record_inspection(%(received)s, 'reject', '  ')", "a reason for the rejection"),
     ("md", "select app.override_state(%(received)s, 'returned', '')", "a reason"),
     ("md", "select app.override_state(%(received)s, null, 'because')", "a target state"),
+    # an override asks for what the target state needs
+    ("md", "select app.override_state(%(factory)s, 'received', 'back early')", "a location"),
+    ("md", "select app.override_state(%(received)s, 'with-design', 'typo')", "a holder"),
+    ("md", "select app.override_state(%(received)s, 'with-sales', 'typo')", "a holder"),
+    ("md", "select app.override_state(%(received)s, 'at-factory', 'typo')", "a factory"),
+    ("md", "select app.override_state(%(received)s, 'ordered', 'typo')", "an expected date"),
+    ("logistics", "select app.hand_back(%(received)s, null)", "a location"),
 ]
 
 
@@ -97,8 +104,10 @@ INVALID = [
     ("logistics", "select app.hand_to_design(%(received)s, %(sales_exec)s)", "is not an active designer"),
     ("logistics", "select app.hand_to_sales(%(received)s, %(designer)s)", "is not an active sales lead"),
     ("logistics", "select app.send_to_factory(%(received)s, -1)", "factory -1 does not exist"),
-    ("md", "select app.override_state(%(requested)s, 'received', 'typo')", "has no supplier"),
-    ("md", "select app.override_state(%(received)s, 'at-factory', 'typo')", "never been to a factory"),
+    ("md", "select app.override_state(%(requested)s, 'received', 'typo', %(loc)s)", "has no supplier"),
+    ("md", "select app.override_state(%(received)s, 'at-factory', 'typo', p_factory_id => -1)", "factory -1 does not exist"),
+    ("md", "select app.override_state(%(received)s, 'with-design', 'typo', p_holder_id => %(sales_exec)s)",
+     "is not an active designer"),
 ]
 
 
@@ -107,7 +116,7 @@ def test_invalid_value(lc, who, sql, why):
     p = {"cat": lc.category, "season": lc.season, "sup": lc.supplier, "exp": lc.expected,
          "past": date.today() - timedelta(days=1), "requested": lc.make("requested"),
          "ordered": lc.make("ordered"), "received": lc.make("received"),
-         "designer": lc.designer, "sales_exec": lc.sales_exec}
+         "designer": lc.designer, "sales_exec": lc.sales_exec, "loc": lc.location}
     fails(lc, who, sql, p, "TR005", why)
 
 
@@ -212,7 +221,8 @@ def test_withdraw_a_request(lc, conn):
 @pytest.mark.parametrize("director", ["ops_director", "md"])
 def test_director_override_from_a_terminal_state_with_reason(lc, conn, director):
     sid = lc.make("returned")
-    lc.call(director, "select app.override_state(%s, 'received', 'Courier never collected it')", (sid,))
+    lc.call(director, "select app.override_state(%s, 'received', 'Courier never collected it', %s)",
+            (sid, lc.location))
     assert lc.state(sid) == "received"
     ev = conn.execute("select is_override, note, actor_role from app.sample_events where sample_id = %s "
                       "order by id desc limit 1", (sid,)).fetchone()

@@ -24,7 +24,7 @@ def test_migrate_twice_changes_nothing(fresh_db):
     migrate(url)
     assert audit() == before_audit
     assert snapshot(url) == before_schema
-    assert fresh_db.execute("select count(*) from app.transition_rules").fetchone()[0] == 24
+    assert fresh_db.execute("select count(*) from app.transition_rules").fetchone()[0] == 40
     assert fresh_db.execute("select ok from audit.verify_chain()").fetchone()[0]
 
 

@@ -231,6 +231,9 @@ class Loader:
                 self.q("select app.approve_for_production(%s::bigint, 'Approved at range review')", (sid,))
                 if not step(3, 20):
                     return
+                if on_loan:  # a loaned sample is bought from the supplier before it is cut
+                    self.act(buyer_role, buyer, t)
+                    self.q("select app.buy_out(%s::bigint, 'Bought for own-label production')", (sid,))
                 self.act("factory_liaison", liaison, t)
                 self.q("select app.cut_for_production(%s::bigint)", (sid,))
                 return
@@ -273,8 +276,8 @@ class Loader:
         sid = self.q("select id from app.samples where state = 'returned' and withdrawn_at is null "
                      "order by id desc limit 1").fetchone()[0]
         self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
-        self.q("select app.override_state(%s::bigint, 'received', %s::text)",
-               (sid, "Courier failed to collect; sample is back on the shelf"))
+        self.q("select app.override_state(%s::bigint, 'received', %s::text, %s::int)",
+               (sid, "Courier failed to collect; sample is back on the shelf", self.locations[0]))
 
 
 def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:

@@ -50,7 +50,7 @@ def _column_grants(conn):
 def _policies(conn):
     return conn.execute("""
         select p.schemaname || '.' || p.tablename, p.policyname, p.cmd, p.roles::text[], p.qual, p.with_check,
-               coalesce(obj_description(pol.oid, 'pg_policy'), '')
+               coalesce(obj_description(pol.oid, 'pg_policy'), ''), p.permissive = 'PERMISSIVE'
           from pg_policies p
           join pg_class c on c.relname = p.tablename
           join pg_namespace n on n.oid = c.relnamespace and n.nspname = p.schemaname
@@ -94,7 +94,8 @@ def render(conn: psycopg.Connection) -> str:
         out = []
         for priv, letter in OPS:
             if priv in grants.get((table, role), set()):
-                has_policy = any(role in row[3] and row[2] in (priv, "ALL") for row in by_table.get(table, []))
+                has_policy = any(role in row[3] and row[2] in (priv, "ALL") and row[7]
+                                 for row in by_table.get(table, []))
                 out.append(letter if kinds[table] != "r" or has_policy else f"({letter})")
             elif (table, role, priv) in colgrants:
                 out.append(letter.lower() + "*")
@@ -111,7 +112,8 @@ def render(conn: psycopg.Connection) -> str:
         "S/I/U/D = SELECT/INSERT/UPDATE/DELETE on the whole table; lower case with `*` = on some columns only",
         "(listed per table below); `(S)` = granted, but no policy names the role, so it reads no rows",
         "(granted so that views joining the table work for everyone). A grant lets a role try; the RLS",
-        "policies below decide which rows.",
+        "policies below decide which rows. Every table also has a RESTRICTIVE policy `all_staff_identified`:",
+        "whatever the role, nothing is read or written unless an active staff member is resolved from the session.",
         "",
         "| table | " + " | ".join(ROLES) + " |",
         "|---|" + "---|" * len(ROLES),
@@ -122,7 +124,8 @@ def render(conn: psycopg.Connection) -> str:
     lines += ["", "## Sensitive field groups", ""]
     for name, spec in matrix["field_groups"].items():
         table = spec["table"]
-        readers = sorted({r for row in by_table.get(table, []) if row[2] in ("SELECT", "ALL") for r in row[3]}
+        readers = sorted({r for row in by_table.get(table, []) if row[2] in ("SELECT", "ALL") and row[7]
+                          for r in row[3]}
                          & set(ROLES))
         writers = sorted({(role, priv) for (t, role, priv), cols in colgrants.items()
                           if t == table and role in ROLES and set(cols) & set(spec["fields"])})
@@ -153,8 +156,9 @@ def render(conn: psycopg.Connection) -> str:
         if kind == "r" and not pols:
             lines.append("No policy: no staff role sees or changes a row.")
             lines.append("")
-        for _, name, cmd, roles, qual, check, pcomment in pols:
-            lines.append(f"* `{name}` — {cmd} to {', '.join(roles)}: {pcomment}")
+        for _, name, cmd, roles, qual, check, pcomment, permissive in pols:
+            kind_word = "" if permissive else "RESTRICTIVE, "
+            lines.append(f"* `{name}` — {kind_word}{cmd} to {', '.join(roles)}: {pcomment}")
             if qual:
                 lines.append(f"  - rows: `{' '.join(qual.split())}`")
             if check and check != qual:

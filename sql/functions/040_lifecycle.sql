@@ -1,14 +1,26 @@
--- The lifecycle: one function per action. Public functions in schema app are
--- SECURITY INVOKER wrappers: they prove the caller can see the sample (RLS) and
--- hand over to the SECURITY DEFINER internal of the same name in app_private,
--- which locks the row, validates role, scope, state and fields, then acts and
--- writes exactly one event - or raises one of our SQLSTATEs and changes nothing.
+-- The lifecycle: one path for every action.
+--
+--   app.<action>(sample number, values…)      public API (SECURITY DEFINER, pinned search_path)
+--        takes no identity and no row: it packs its values and calls
+--   app_private.perform_action(sample, action, values, note), which
+--        1. finds who is acting from the session             app_private.require_staff()   TR010
+--        2. validates what needs no row                      app_private.validate_values() TR004/TR005
+--        3. locks the sample, if the caller can see it       app_private.lock_sample()     TR006/TR007
+--        4. checks the rule: state, QC, role, scope          app_private.check_rule()      TR001/TR008/TR002/TR003
+--        5. works out the action's changes                   app_private.plan_changes()    TR005/TR009
+--        6. writes one UPDATE and one event                  app_private.apply_change()
+--   and an AFTER INSERT trigger on sample_events NOTIFYs the event id, nothing else.
+--
+-- Staff roles execute only the app.* entry points (sql/policies/000); nothing in
+-- app_private is granted to them, and the internals below are SECURITY INVOKER, so
+-- they work only when called by a definer entry point. Any failure raises one of our
+-- SQLSTATEs (sql/CONVENTIONS.md) and the whole call changes nothing.
 set local role tracker_owner;
 
 ------------------------------------------------------------------------------
 -- Words for messages
 ------------------------------------------------------------------------------
-create or replace function app.role_label(p_role app.staff_role) returns text
+create or replace function app_private.role_label(p_role app.staff_role) returns text
 language sql immutable parallel safe
 as $$
   select case p_role
@@ -19,9 +31,9 @@ as $$
     when 'finance' then 'finance' when 'ops_director' then 'the ops director'
     when 'md' then 'the MD' when 'system_admin' then 'a system admin' end
 $$;
-comment on function app.role_label(app.staff_role) is 'A role as it reads in a sentence ("a factory liaison").';
+comment on function app_private.role_label(app.staff_role) is 'A role as it reads in a sentence ("a factory liaison").';
 
-create or replace function app.words_or(p_words text[]) returns text
+create or replace function app_private.words_or(p_words text[]) returns text
 language sql immutable parallel safe
 as $$
   select case
@@ -29,13 +41,18 @@ as $$
     else array_to_string(p_words[1:cardinality(p_words) - 1], ', ') || ' or ' || p_words[cardinality(p_words)]
   end
 $$;
-comment on function app.words_or(text[]) is 'Joins words as "a, b or c".';
+comment on function app_private.words_or(text[]) is 'Joins words as "a, b or c".';
+
+create or replace function app_private.roles_phrase(p_roles app.staff_role[]) returns text
+language sql immutable parallel safe
+as $$ select app_private.words_or(array(select app_private.role_label(r) from unnest(p_roles) r)) $$;
+comment on function app_private.roles_phrase(app.staff_role[]) is 'Roles as they read in a sentence ("logistics or a factory liaison").';
 
 ------------------------------------------------------------------------------
--- Internals shared by every action
+-- Who is acting, and may they see this sample?
 ------------------------------------------------------------------------------
 create or replace function app_private.require_staff() returns app.staff
-language plpgsql stable security definer
+language plpgsql stable
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
@@ -50,21 +67,7 @@ begin
   return v_me;
 end
 $$;
-comment on function app_private.require_staff() is 'The staff row behind this session, or TR010.';
-
-create or replace function app_private.require_value(p_missing boolean, p_field text, p_what text)
-returns void
-language plpgsql immutable
-as $$
-begin
-  if p_missing then
-    raise exception using errcode = 'TR004',
-      message = format('%s needs %s', p_what, p_field),
-      hint = format('Fill in %s and try again.', p_field);
-  end if;
-end
-$$;
-comment on function app_private.require_value(boolean, text, text) is 'Raises TR004 "<what> needs <field>" when p_missing.';
+comment on function app_private.require_staff() is 'The staff row behind this session (app.current_staff_id()), or TR010.';
 
 create or replace function app_private.can_see_sample(p_s app.samples, p_me app.staff) returns boolean
 language sql stable parallel safe
@@ -79,10 +82,10 @@ as $$
     else p_me.role in ('logistics', 'finance', 'ops_director', 'md', 'system_admin')
   end
 $$;
-comment on function app_private.can_see_sample(app.samples, app.staff) is 'The SELECT policies of app.samples as one predicate, for the definer functions (which bypass RLS); tests/test_identity.py proves it equal to RLS for every role and state.';
+comment on function app_private.can_see_sample(app.samples, app.staff) is 'The SELECT policies of app.samples as one predicate, for the definer entry points (which bypass RLS); tests/test_identity.py proves it equal to RLS for every role over generated rows.';
 
 create or replace function app_private.lock_sample(p_sample_id bigint, p_me app.staff) returns app.samples
-language plpgsql volatile security definer
+language plpgsql volatile
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
@@ -106,12 +109,12 @@ end
 $$;
 comment on function app_private.lock_sample(bigint, app.staff) is 'Locks one sample row the caller can see (NOWAIT): TR006 if missing or hidden, TR007 if someone else holds it.';
 
-create or replace function app.action_in_scope(p_s app.samples, p_action text, p_me app.staff)
+create or replace function app_private.action_in_scope(p_s app.samples, p_action text, p_me app.staff)
 returns boolean
 language sql stable parallel safe
 as $$
   select case
-    when p_action in ('order', 'withdraw') then
+    when p_action in ('order', 'withdraw', 'buy_out') then
       (p_me.role = 'buyer' and p_s.requested_by = p_me.id)
       or (p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id)
     when p_action = 'approve_for_production' then
@@ -119,11 +122,137 @@ as $$
     else true
   end
 $$;
-comment on function app.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order or withdraw; only a senior buyer of the team may approve.';
+comment on function app_private.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order, withdraw or buy out; only a senior buyer of the team may approve.';
+
+------------------------------------------------------------------------------
+-- Checks
+------------------------------------------------------------------------------
+create or replace function app_private.require_value(p_missing boolean, p_field text, p_what text)
+returns void
+language plpgsql immutable
+as $$
+begin
+  if p_missing then
+    raise exception using errcode = 'TR004',
+      message = format('%s needs %s', p_what, p_field),
+      hint = format('Fill in %s and try again.', p_field);
+  end if;
+end
+$$;
+comment on function app_private.require_value(boolean, text, text) is 'Raises TR004 "<what> needs <field>" when p_missing.';
+
+create or replace function app_private.require_ref(p_exists boolean, p_what text, p_id bigint, p_sample_id bigint)
+returns void
+language plpgsql immutable
+as $$
+begin
+  if not p_exists then
+    raise exception using errcode = 'TR005',
+      message = format('sample %s: %s %s does not exist or is inactive', p_sample_id, p_what, p_id);
+  end if;
+end
+$$;
+comment on function app_private.require_ref(boolean, text, bigint, bigint) is 'Raises TR005 when a referenced row (location, factory, holder, …) is unknown or inactive.';
+
+create or replace function app_private.holder_roles(p_state app.sample_state) returns app.staff_role[]
+language sql immutable parallel safe
+as $$
+  select case p_state when 'with-design' then '{designer}'::app.staff_role[]
+                      when 'with-sales' then '{sales_lead,sales_executive}'::app.staff_role[] end
+$$;
+comment on function app_private.holder_roles(app.sample_state) is 'Who can hold a sample in a state: designers with design, sales leads and executives with sales.';
+
+create or replace function app_private.value_text(p_values jsonb, p_key text) returns text
+language sql immutable parallel safe
+as $$ select nullif(btrim(p_values ->> p_key), '') $$;
+comment on function app_private.value_text(jsonb, text) is 'A value handed to an action, trimmed, blank as null.';
+
+create or replace function app_private.validate_values(p_sample_id bigint, p_action text, p_values jsonb)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_today date := app.clock()::date;
+  v_what text := format('%s sample %s', case p_action
+      when 'order' then 'ordering' when 'withdraw' then 'withdrawing' when 'receive' then 'receiving'
+      when 'hand_to_design' then 'hand to design' when 'hand_to_sales' then 'hand to sales'
+      when 'hand_back' then 'handing back' when 'send_to_factory' then 'sending'
+      when 'return_from_factory' then 'bringing back' when 'return_to_supplier' then 'returning'
+      when 'inspect' then 'inspecting' when 'override' then 'overriding' else replace(p_action, '_', ' ') end,
+    p_sample_id);
+  v_to app.sample_state := (p_values ->> 'to_state')::app.sample_state;
+  v_cost numeric := (p_values ->> 'unit_cost')::numeric;
+begin
+  if p_sample_id is null then
+    raise exception using errcode = 'TR004', message = 'which sample? a sample number is required';
+  end if;
+  case p_action
+  when 'order' then
+    perform app_private.require_value(p_values ->> 'supplier_id' is null, 'a supplier', v_what);
+    perform app_private.require_value(v_cost is null, 'a unit cost', v_what);
+    perform app_private.require_value(app_private.value_text(p_values, 'currency') is null, 'a currency', v_what);
+    perform app_private.require_value(p_values ->> 'expected_on' is null, 'an expected date', v_what);
+    if v_cost <= 0 or v_cost >= 10000000000 then
+      raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what);
+    end if;
+    if coalesce((p_values ->> 'quantity')::integer, 1) <= 0 then
+      raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
+    end if;
+    if (p_values ->> 'fx_rate')::numeric <= 0 then
+      raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero', v_what);
+    end if;
+    if (p_values ->> 'expected_on')::date < v_today then
+      raise exception using errcode = 'TR005',
+        message = format('%s: the expected date %s is in the past', v_what, p_values ->> 'expected_on');
+    end if;
+  when 'withdraw' then
+    perform app_private.require_value(app_private.value_text(p_values, 'reason') is null, 'a reason', v_what);
+  when 'receive' then
+    perform app_private.require_value(p_values ->> 'location_id' is null, 'a location', v_what);
+    if (p_values ->> 'return_due_on')::date < v_today then
+      raise exception using errcode = 'TR005',
+        message = format('%s: the return-due date %s is in the past', v_what, p_values ->> 'return_due_on');
+    end if;
+  when 'hand_to_design', 'hand_to_sales' then
+    perform app_private.require_value(p_values ->> 'holder_id' is null, 'a holder', v_what);
+  when 'hand_back', 'return_from_factory' then
+    perform app_private.require_value(p_values ->> 'location_id' is null, 'a location', v_what);
+  when 'send_to_factory' then
+    perform app_private.require_value(p_values ->> 'factory_id' is null, 'a factory',
+                                      format('sending sample %s to a factory', p_sample_id));
+  when 'return_to_supplier' then
+    perform app_private.require_value(app_private.value_text(p_values, 'courier_ref') is null,
+                                      'a courier reference', v_what);
+  when 'inspect' then
+    perform app_private.require_value(p_values ->> 'result' is null, 'a result (pass or reject)', v_what);
+    perform app_private.require_value(p_values ->> 'result' = 'reject'
+                                      and app_private.value_text(p_values, 'reason') is null,
+                                      'a reason for the rejection', v_what);
+  when 'override' then
+    perform app_private.require_value(v_to is null, 'a target state', v_what);
+    perform app_private.require_value(app_private.value_text(p_values, 'reason') is null, 'a reason', v_what);
+    -- the target state asks for what a normal move into it asks for
+    case v_to
+    when 'ordered' then
+      perform app_private.require_value(p_values ->> 'expected_on' is null, 'an expected date', v_what);
+    when 'received' then
+      perform app_private.require_value(p_values ->> 'location_id' is null, 'a location', v_what);
+    when 'with-design', 'with-sales' then
+      perform app_private.require_value(p_values ->> 'holder_id' is null, 'a holder', v_what);
+    when 'at-factory' then
+      perform app_private.require_value(p_values ->> 'factory_id' is null, 'a factory', v_what);
+    else null;
+    end case;
+  else null;
+  end case;
+end
+$$;
+comment on function app_private.validate_values(bigint, text, jsonb) is 'Step 2: the checks of an action''s values that need no sample row (required fields TR004, ranges and dates TR005).';
 
 create or replace function app_private.check_rule(p_s app.samples, p_action text, p_me app.staff)
 returns app.transition_rules
-language plpgsql stable security definer
+language plpgsql stable
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
@@ -137,7 +266,8 @@ begin
   if not found then
     raise exception using errcode = 'TR005', message = format('unknown action "%s"', p_action);
   end if;
-  if p_s.qc_rejected and p_action <> 'return_to_supplier' then
+  -- the director's override stands above the QC rule; everything else yields to it
+  if p_s.qc_rejected and p_action not in ('return_to_supplier', 'override') then
     raise exception using errcode = 'TR008',
       message = format('sample %s failed QC; it can only be returned to the supplier', p_s.id),
       hint = 'Ask logistics to return it.';
@@ -153,16 +283,16 @@ begin
     end if;
     raise exception using errcode = 'TR001',
       message = format('sample %s is %s; you can %s only when it is %s',
-                       p_s.id, p_s.state, v_any.verb, app.words_or(v_from)),
+                       p_s.id, p_s.state, v_any.verb, app_private.words_or(v_from)),
       detail = format('action %s, current state %s', p_action, p_s.state);
   end if;
   if not (p_me.role = any (v_rule.roles)) then
     raise exception using errcode = 'TR002',
       message = format('sample %s is %s; only %s can %s', p_s.id, p_s.state,
-                       app.words_or(array(select app.role_label(r) from unnest(v_rule.roles) r)), v_rule.verb),
-      detail = format('you are signed in as %s', app.role_label(p_me.role));
+                       app_private.roles_phrase(v_rule.roles), v_rule.verb),
+      detail = format('you are signed in as %s', app_private.role_label(p_me.role));
   end if;
-  if not app.action_in_scope(p_s, p_action, p_me) then
+  if not app_private.action_in_scope(p_s, p_action, p_me) then
     select full_name into v_requester from app.staff where id = p_s.requested_by;
     select code into v_team from app.teams where id = p_s.team_id;
     raise exception using errcode = 'TR003',
@@ -174,13 +304,224 @@ begin
   return v_rule;
 end
 $$;
-comment on function app_private.check_rule(app.samples, text, app.staff) is 'Checks state (TR001), QC rejection (TR008), role (TR002) and scope (TR003) for an action on a locked sample; returns the rule.';
+comment on function app_private.check_rule(app.samples, text, app.staff) is 'Step 4: checks QC rejection (TR008), state (TR001), role (TR002) and scope (TR003) for an action on a locked sample, from app.transition_rules; returns the rule.';
+
+create or replace function app_private.check_holder(p_s app.samples, p_holder bigint, p_state app.sample_state)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_roles app.staff_role[] := app_private.holder_roles(p_state);
+begin
+  if not exists (select 1 from app.staff where id = p_holder and active and role = any (v_roles)) then
+    raise exception using errcode = 'TR005',
+      message = format('sample %s: staff %s is not an active %s', p_s.id, p_holder,
+                       app_private.words_or(array(select replace(r::text, '_', ' ') from unnest(v_roles) r))),
+      hint = case p_state when 'with-design' then 'Hand it to a designer.'
+                          else 'Hand it to a sales lead or sales executive.' end;
+  end if;
+end
+$$;
+comment on function app_private.check_holder(app.samples, bigint, app.sample_state) is 'TR005 unless the holder is an active member of a role that can hold a sample in that state.';
+
+-- What each state means on the row: the facts that no longer apply are cleared, so
+-- a sample never shows a shelf while a designer holds it, or a cost while requested.
+create or replace function app_private.arrival_changes(p_s app.samples, p_to app.sample_state, p_values jsonb)
+returns jsonb
+language sql stable
+as $$
+  select case p_to
+    when 'requested' then jsonb_build_object('holder_id', null, 'location_id', null, 'factory_id', null,
+      'expected_on', null, 'received_on', null, 'return_due_on', null, 'production_approved_by', null,
+      'production_approved_at', null, 'courier_ref', null, 'withdrawn_at', null)
+    when 'ordered' then jsonb_build_object('holder_id', null, 'location_id', null, 'received_on', null,
+      'return_due_on', null, 'production_approved_by', null, 'production_approved_at', null,
+      'courier_ref', null, 'withdrawn_at', null, 'expected_on', p_values -> 'expected_on')
+    when 'received' then jsonb_build_object('holder_id', null, 'courier_ref', null, 'withdrawn_at', null,
+      'location_id', p_values -> 'location_id')
+    when 'with-design' then jsonb_build_object('location_id', null, 'courier_ref', null, 'withdrawn_at', null,
+      'holder_id', p_values -> 'holder_id')
+    when 'with-sales' then jsonb_build_object('location_id', null, 'courier_ref', null, 'withdrawn_at', null,
+      'holder_id', p_values -> 'holder_id')
+    when 'at-factory' then jsonb_build_object('holder_id', null, 'location_id', null, 'courier_ref', null,
+      'withdrawn_at', null, 'factory_id', p_values -> 'factory_id')
+    when 'returned' then jsonb_build_object('holder_id', null, 'location_id', null)
+    when 'cut-for-production' then jsonb_build_object('holder_id', null, 'location_id', null)
+  end
+  -- a sample in the building has a receipt date, and an on-loan one a return-due date
+  || case when p_to in ('received', 'with-design', 'with-sales', 'at-factory') and p_s.received_on is null
+          then jsonb_build_object('received_on', app.clock()::date) else '{}'::jsonb end
+  || case when p_to in ('received', 'with-design', 'with-sales', 'at-factory') and p_s.on_loan
+               and p_s.return_due_on is null
+          then jsonb_build_object('return_due_on', app.clock()::date + 21) else '{}'::jsonb end
+$$;
+comment on function app_private.arrival_changes(app.samples, app.sample_state, jsonb) is 'The facts a sample has in a state: what is set from the values and what is cleared because it no longer applies (shelf, holder, courier, approval, …).';
+
+create or replace function app_private.plan_changes(
+  p_s app.samples, p_rule app.transition_rules, p_values jsonb, p_me app.staff,
+  out changes jsonb, out details jsonb, out to_state app.sample_state)
+language plpgsql volatile
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_today date := app.clock()::date;
+  v_holder bigint;
+  v_rate numeric;
+  v_inspection bigint;
+  v_reason text := app_private.value_text(p_values, 'reason');
+begin
+  to_state := coalesce(p_rule.to_state, p_s.state);
+  details := '{}';
+  case p_rule.action
+  when 'order' then
+    perform app_private.require_ref(exists (select 1 from app.suppliers where id = (p_values ->> 'supplier_id')::int and active),
+                                    'supplier', (p_values ->> 'supplier_id')::bigint, p_s.id);
+    select gbp_rate into v_rate from app.currencies where code = upper(app_private.value_text(p_values, 'currency'));
+    if not found then
+      raise exception using errcode = 'TR005',
+        message = format('ordering sample %s: unknown currency "%s"', p_s.id, p_values ->> 'currency'),
+        hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
+    end if;
+    insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number, updated_at)
+    values (p_s.id, p_s.team_id, (p_values ->> 'unit_cost')::numeric, coalesce((p_values ->> 'quantity')::int, 1),
+            upper(app_private.value_text(p_values, 'currency')), coalesce((p_values ->> 'fx_rate')::numeric, v_rate),
+            app_private.value_text(p_values, 'po_number'), app.clock())
+    on conflict (sample_id) do update
+       set unit_cost = excluded.unit_cost, quantity = excluded.quantity, currency = excluded.currency,
+           fx_rate_to_gbp = excluded.fx_rate_to_gbp, po_number = excluded.po_number, updated_at = excluded.updated_at;
+    -- NOTE: the event carries no cost; costs are visible only through sample_costs' policies
+    changes := jsonb_build_object('supplier_id', (p_values ->> 'supplier_id')::int,
+                                  'expected_on', p_values -> 'expected_on',
+                                  'on_loan', coalesce((p_values ->> 'on_loan')::boolean, p_s.on_loan));
+  when 'withdraw' then
+    changes := jsonb_build_object('withdrawn_at', app.clock());
+  when 'receive' then
+    perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
+                                    'location', (p_values ->> 'location_id')::bigint, p_s.id);
+    changes := jsonb_build_object('location_id', (p_values ->> 'location_id')::int, 'received_on', v_today,
+                                  'holder_id', null,
+                                  -- an on-loan sample is due back 21 days after receipt unless told otherwise
+                                  'return_due_on', case when p_s.on_loan
+                                    then coalesce((p_values ->> 'return_due_on')::date, v_today + 21) end);
+  when 'hand_to_design', 'hand_to_sales' then
+    v_holder := (p_values ->> 'holder_id')::bigint;
+    perform app_private.check_holder(p_s, v_holder, to_state);
+    changes := jsonb_build_object('holder_id', v_holder, 'location_id', null);
+  when 'hand_back', 'return_from_factory' then
+    perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
+                                    'location', (p_values ->> 'location_id')::bigint, p_s.id);
+    changes := jsonb_build_object('location_id', (p_values ->> 'location_id')::int, 'holder_id', null);
+  when 'send_to_factory' then
+    perform app_private.require_ref(exists (select 1 from app.factories where id = (p_values ->> 'factory_id')::int and active),
+                                    'factory', (p_values ->> 'factory_id')::bigint, p_s.id);
+    changes := jsonb_build_object('factory_id', (p_values ->> 'factory_id')::int, 'holder_id', null, 'location_id', null);
+  when 'return_to_supplier' then
+    changes := jsonb_build_object('courier_ref', app_private.value_text(p_values, 'courier_ref'),
+                                  'holder_id', null, 'location_id', null);
+  when 'approve_for_production' then
+    if p_s.production_approved_at is not null then
+      raise exception using errcode = 'TR001', message = format('sample %s is already approved for production', p_s.id);
+    end if;
+    changes := jsonb_build_object('production_approved_by', p_me.id, 'production_approved_at', app.clock());
+  when 'buy_out' then
+    if not p_s.on_loan then
+      raise exception using errcode = 'TR001', message = format('sample %s is not on loan; it is ours already', p_s.id);
+    end if;
+    changes := jsonb_build_object('on_loan', false, 'return_due_on', null);
+  when 'cut_for_production' then
+    if p_s.production_approved_at is null then
+      raise exception using errcode = 'TR009',
+        message = format('sample %s has no production approval; a senior buyer of its team must approve it first', p_s.id);
+    end if;
+    if p_s.on_loan then
+      raise exception using errcode = 'TR009',
+        message = format('sample %s is on loan from its supplier; a buyer of its team must buy it out before it is cut', p_s.id),
+        hint = 'Ask the buyer to record the buy-out, or return the sample to the supplier.';
+    end if;
+    changes := '{}';
+  when 'inspect' then
+    insert into app.qc_inspections (sample_id, inspector_id, result, reason, inspected_at)
+    values (p_s.id, p_me.id, (p_values ->> 'result')::app.qc_result, v_reason, app.clock())
+    returning id into v_inspection;
+    if app_private.value_text(p_values, 'notes') is not null then
+      insert into app.qc_inspection_notes (inspection_id, notes) values (v_inspection, app_private.value_text(p_values, 'notes'));
+    end if;
+    if p_values ->> 'result' = 'reject' then
+      -- the rejection joins the comment thread, marked, and stays there forever
+      insert into app.sample_comments (sample_id, author_id, body, is_qc_rejection, created_at)
+      values (p_s.id, p_me.id, 'QC rejected: ' || v_reason, true, app.clock());
+    end if;
+    if p_s.supplier_id is not null then
+      insert into app.supplier_quality (supplier_id, inspections, rejects, updated_at)
+      values (p_s.supplier_id, 1, (p_values ->> 'result' = 'reject')::int, app.clock())
+      on conflict (supplier_id) do update
+         set inspections = app.supplier_quality.inspections + 1,
+             rejects = app.supplier_quality.rejects + excluded.rejects, updated_at = excluded.updated_at;
+    end if;
+    -- NOTE: the event carries the result and the reason, never the inspector's notes (QC notes are sensitive)
+    changes := jsonb_build_object('last_qc_result', p_values ->> 'result')
+               || case when p_values ->> 'result' = 'reject' then '{"qc_rejected": true}'::jsonb else '{}'::jsonb end;
+    details := jsonb_build_object('inspection_id', v_inspection, 'result', p_values ->> 'result', 'reason', v_reason);
+  when 'override' then
+    to_state := (p_values ->> 'to_state')::app.sample_state;
+    if p_s.state = to_state then
+      raise exception using errcode = 'TR001', message = format('sample %s is already %s', p_s.id, to_state);
+    end if;
+    -- the same checks as a normal move into the target state
+    if to_state not in ('requested', 'returned') and p_s.supplier_id is null then
+      raise exception using errcode = 'TR005',
+        message = format('sample %s has no supplier; it cannot be moved past requested', p_s.id),
+        hint = 'Withdraw it, or let the buyer order it.';
+    end if;
+    case to_state
+    when 'ordered' then
+      if not exists (select 1 from app.sample_costs where sample_id = p_s.id) then
+        raise exception using errcode = 'TR005',
+          message = format('sample %s has no order on record; its buyer must order it', p_s.id);
+      end if;
+    when 'received' then
+      perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
+                                      'location', (p_values ->> 'location_id')::bigint, p_s.id);
+    when 'with-design', 'with-sales' then
+      perform app_private.check_holder(p_s, (p_values ->> 'holder_id')::bigint, to_state);
+    when 'at-factory' then
+      perform app_private.require_ref(exists (select 1 from app.factories where id = (p_values ->> 'factory_id')::int and active),
+                                      'factory', (p_values ->> 'factory_id')::bigint, p_s.id);
+    when 'cut-for-production' then
+      if p_s.on_loan then
+        raise exception using errcode = 'TR009',
+          message = format('sample %s is on loan from its supplier; a buyer of its team must buy it out before it is cut', p_s.id);
+      end if;
+    else null;
+    end case;
+    changes := app_private.arrival_changes(p_s, to_state, p_values)
+      -- a courier reference for a sample that left the building; a never-received one was withdrawn
+      || case when to_state = 'returned' then
+           case when p_s.received_on is null then jsonb_build_object('withdrawn_at', app.clock())
+                else jsonb_build_object('courier_ref', app_private.value_text(p_values, 'courier_ref')) end
+         else '{}'::jsonb end
+      -- the director's override is the approval to cut
+      || case when to_state = 'cut-for-production' and p_s.production_approved_at is null
+           then jsonb_build_object('production_approved_by', p_me.id, 'production_approved_at', app.clock())
+           else '{}'::jsonb end;
+    if to_state = 'requested' then
+      -- back before the order: the order's cost no longer applies (the audit log keeps it)
+      delete from app.sample_costs where sample_id = p_s.id;
+    end if;
+    details := jsonb_build_object('reason', v_reason);
+  else
+    raise exception using errcode = 'TR005', message = format('unknown action "%s"', p_rule.action);
+  end case;
+end
+$$;
+comment on function app_private.plan_changes(app.samples, app.transition_rules, jsonb, app.staff) is 'Step 5: the checks that need the locked row and the action''s own records (cost, inspection); returns the columns to change, the event details and the state to move to.';
 
 create or replace function app_private.apply_change(
   p_s app.samples, p_action text, p_to_state app.sample_state, p_changes jsonb,
-  p_me app.staff, p_note text, p_details jsonb default '{}', p_override boolean default false)
+  p_me app.staff, p_note text, p_details jsonb, p_override boolean)
 returns bigint
-language plpgsql volatile security definer
+language plpgsql volatile
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
@@ -205,48 +546,63 @@ begin
   values (p_s.id, p_action, p_s.state, p_to_state, p_me.id, p_me.role::text, v_now,
           nullif(btrim(p_note), ''), p_changes || coalesce(p_details, '{}'), p_override)
   returning id into v_event_id;
-  perform pg_notify('sample_events',
-    json_build_object('event_id', v_event_id, 'sample_id', p_s.id, 'kind', p_action)::text);
   return v_event_id;
 end
 $$;
-comment on function app_private.apply_change(app.samples, text, app.sample_state, jsonb, app.staff, text, jsonb, boolean) is 'Writes a validated action: one UPDATE of the sample, one event, one NOTIFY (ids only, never the row).';
+comment on function app_private.apply_change(app.samples, text, app.sample_state, jsonb, app.staff, text, jsonb, boolean) is 'Step 6: one UPDATE of the sample and one event (the NOTIFY follows from the event''s trigger).';
 
-create or replace function app_private.require_ref(p_exists boolean, p_what text, p_id bigint, p_sample_id bigint)
-returns void
-language plpgsql immutable
+create or replace function app_private.perform_action(p_sample_id bigint, p_action text, p_values jsonb, p_note text)
+returns bigint
+language plpgsql volatile
+set search_path = pg_catalog, app, app_private, pg_temp
 as $$
+declare
+  v_me app.staff := app_private.require_staff();
+  v_s app.samples;
+  v_rule app.transition_rules;
+  v_plan record;
+  v_event bigint;
 begin
-  if not p_exists then
-    raise exception using errcode = 'TR005',
-      message = format('sample %s: %s %s does not exist or is inactive', p_sample_id, p_what, p_id);
-  end if;
+  perform app_private.validate_values(p_sample_id, p_action, p_values);
+  v_s := app_private.lock_sample(p_sample_id, v_me);
+  v_rule := app_private.check_rule(v_s, p_action, v_me);
+  v_plan := app_private.plan_changes(v_s, v_rule, p_values, v_me);
+  v_event := app_private.apply_change(v_s, p_action, v_plan.to_state, v_plan.changes, v_me,
+                                      coalesce(p_note, case when p_action in ('withdraw', 'override')
+                                                            then p_values ->> 'reason' end),
+                                      v_plan.details, p_action = 'override');
+  -- the inspection's own id is what its caller wants back
+  return coalesce((v_plan.details ->> 'inspection_id')::bigint, v_event);
 end
 $$;
-comment on function app_private.require_ref(boolean, text, bigint, bigint) is 'Raises TR005 when a referenced row (location, factory, holder, …) is unknown or inactive.';
+comment on function app_private.perform_action(bigint, text, jsonb, text) is 'The one path of every action on an existing sample: who (TR010), values (TR004/TR005), lock (TR006/TR007), rule (TR001/TR008/TR002/TR003), plan (TR005/TR009), apply. Returns the event id (the inspection id for inspect).';
 
-create or replace function app.visible_sample(p_sample_id bigint) returns bigint
-language plpgsql stable security invoker
+------------------------------------------------------------------------------
+-- Realtime: every event is announced by its id alone
+------------------------------------------------------------------------------
+create or replace function app_private.notify_sample_event() returns trigger
+language plpgsql volatile
 as $$
 begin
-  if p_sample_id is null then
-    raise exception using errcode = 'TR004', message = 'which sample? a sample number is required';
-  end if;
-  if not exists (select 1 from app.samples where id = p_sample_id) then
-    raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id),
-      hint = 'Check the number on the tag; you can only act on samples you can see.';
-  end if;
-  return p_sample_id;
+  -- any login can LISTEN to any channel: the payload says nothing but an opaque id;
+  -- listeners fetch the event through their own role and RLS
+  perform pg_notify('sample_events', new.id::text);
+  return null;
 end
 $$;
-comment on function app.visible_sample(bigint) is 'Returns the id if the caller can see the sample through RLS, else TR006 (missing and hidden are indistinguishable).';
+comment on function app_private.notify_sample_event() is 'AFTER INSERT on sample_events: NOTIFY sample_events with the event id only (never the sample, the action or a value).';
+
+create or replace trigger after_insert_notify after insert on app.sample_events
+  for each row execute function app_private.notify_sample_event();
 
 ------------------------------------------------------------------------------
--- request: (new) -> requested
+-- The public API: one entry point per action. Each is SECURITY DEFINER so it
+-- can reach app_private; none takes an identity or a row, and each hands over
+-- to perform_action, which finds the caller from the session.
 ------------------------------------------------------------------------------
-create or replace function app_private.request_sample(
-  p_title text, p_category_id integer, p_season_id integer, p_supplier_id integer,
-  p_style_code text, p_on_loan boolean, p_note text)
+create or replace function app.request_sample(
+  p_title text, p_category_id integer, p_season_id integer, p_supplier_id integer default null,
+  p_style_code text default null, p_on_loan boolean default false, p_note text default null)
 returns bigint
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -256,7 +612,6 @@ declare
   v_rule app.transition_rules;
   v_id bigint;
   v_now timestamptz := app.clock();
-  v_event_id bigint;
 begin
   perform app_private.require_value(btrim(coalesce(p_title, '')) = '', 'a title', 'a sample request');
   perform app_private.require_value(p_category_id is null, 'a category', 'a sample request');
@@ -264,12 +619,14 @@ begin
   if length(p_title) > 200 then
     raise exception using errcode = 'TR005', message = 'a title can be at most 200 characters';
   end if;
+  if length(p_style_code) > 40 then
+    raise exception using errcode = 'TR005', message = 'a style code can be at most 40 characters';
+  end if;
   select * into v_rule from app.transition_rules where action = 'request' and from_state is null;
   if not (v_me.role = any (v_rule.roles)) then
     raise exception using errcode = 'TR002',
-      message = format('only %s can request a sample',
-                       app.words_or(array(select app.role_label(r) from unnest(v_rule.roles) r))),
-      detail = format('you are signed in as %s', app.role_label(v_me.role));
+      message = format('only %s can request a sample', app_private.roles_phrase(v_rule.roles)),
+      detail = format('you are signed in as %s', app_private.role_label(v_me.role));
   end if;
   if not exists (select 1 from app.categories where id = p_category_id) then
     raise exception using errcode = 'TR005', message = format('category %s does not exist', p_category_id);
@@ -289,460 +646,180 @@ begin
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at, note, details)
   values (v_id, 'request', null, 'requested', v_me.id, v_me.role::text, v_now, nullif(btrim(p_note), ''),
           jsonb_build_object('title', btrim(p_title), 'category_id', p_category_id, 'season_id', p_season_id,
-                             'supplier_id', p_supplier_id))
-  returning id into v_event_id;
-  perform pg_notify('sample_events',
-    json_build_object('event_id', v_event_id, 'sample_id', v_id, 'kind', 'request')::text);
+                             'supplier_id', p_supplier_id));
   return v_id;
 end
 $$;
-
-create or replace function app.request_sample(
-  p_title text, p_category_id integer, p_season_id integer, p_supplier_id integer default null,
-  p_style_code text default null, p_on_loan boolean default false, p_note text default null)
-returns bigint
-language sql volatile security invoker
-as $$ select app_private.request_sample(p_title, p_category_id, p_season_id, p_supplier_id, p_style_code, p_on_loan, p_note) $$;
 comment on function app.request_sample(text, integer, integer, integer, text, boolean, text) is 'Buyer or senior buyer: creates a sample request for their own team. Returns the new sample number.';
-
-------------------------------------------------------------------------------
--- order: requested -> ordered
-------------------------------------------------------------------------------
-create or replace function app_private.order_sample(
-  p_sample_id bigint, p_supplier_id integer, p_unit_cost numeric, p_currency text, p_expected_on date,
-  p_quantity integer, p_fx_rate numeric, p_po_number text, p_on_loan boolean, p_note text)
-returns bigint
-language plpgsql volatile security definer
-set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-  v_rate numeric;
-  v_what text := format('ordering sample %s', p_sample_id);
-begin
-  perform app_private.require_value(p_supplier_id is null, 'a supplier', v_what);
-  perform app_private.require_value(p_unit_cost is null, 'a unit cost', v_what);
-  perform app_private.require_value(btrim(coalesce(p_currency, '')) = '', 'a currency', v_what);
-  perform app_private.require_value(p_expected_on is null, 'an expected date', v_what);
-  if p_unit_cost <= 0 or p_unit_cost >= 10000000000 then
-    raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what);
-  end if;
-  if coalesce(p_quantity, 1) <= 0 then
-    raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
-  end if;
-  if p_fx_rate is not null and p_fx_rate <= 0 then
-    raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero', v_what);
-  end if;
-  if p_expected_on < app.clock()::date then
-    raise exception using errcode = 'TR005',
-      message = format('%s: the expected date %s is in the past', v_what, p_expected_on);
-  end if;
-
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'order', v_me);
-  perform app_private.require_ref(exists (select 1 from app.suppliers where id = p_supplier_id and active),
-                                  'supplier', p_supplier_id, v_s.id);
-  select gbp_rate into v_rate from app.currencies where code = upper(btrim(p_currency));
-  if not found then
-    raise exception using errcode = 'TR005',
-      message = format('%s: unknown currency "%s"', v_what, p_currency),
-      hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
-  end if;
-
-  insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number,
-                                updated_at)
-  values (v_s.id, v_s.team_id, p_unit_cost, coalesce(p_quantity, 1), upper(btrim(p_currency)), coalesce(p_fx_rate, v_rate),
-          nullif(btrim(p_po_number), ''), app.clock())
-  on conflict (sample_id) do update
-     set unit_cost = excluded.unit_cost, quantity = excluded.quantity, currency = excluded.currency,
-         fx_rate_to_gbp = excluded.fx_rate_to_gbp, po_number = excluded.po_number, updated_at = excluded.updated_at;
-  -- NOTE: the event carries no cost; costs are visible only through sample_costs' policies
-  return app_private.apply_change(v_s, 'order', 'ordered',
-    jsonb_build_object('supplier_id', p_supplier_id, 'expected_on', p_expected_on,
-                       'on_loan', coalesce(p_on_loan, v_s.on_loan)),
-    v_me, p_note);
-end
-$$;
 
 create or replace function app.order_sample(
   p_sample_id bigint, p_supplier_id integer, p_unit_cost numeric, p_currency text, p_expected_on date,
   p_quantity integer default 1, p_fx_rate numeric default null, p_po_number text default null,
   p_on_loan boolean default null, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.order_sample(app.visible_sample(p_sample_id), p_supplier_id, p_unit_cost, p_currency,
-                                      p_expected_on, p_quantity, p_fx_rate, p_po_number, p_on_loan, p_note) $$;
-comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Returns the event id.';
-
-------------------------------------------------------------------------------
--- withdraw: requested -> returned (terminal, flagged as withdrawn)
-------------------------------------------------------------------------------
-create or replace function app_private.withdraw_request(p_sample_id bigint, p_reason text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  perform app_private.require_value(btrim(coalesce(p_reason, '')) = '', 'a reason',
-                                    format('withdrawing sample %s', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'withdraw', v_me);
-  return app_private.apply_change(v_s, 'withdraw', 'returned',
-    jsonb_build_object('withdrawn_at', app.clock()), v_me, p_reason);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'order', jsonb_build_object(
+        'supplier_id', p_supplier_id, 'unit_cost', p_unit_cost, 'currency', p_currency, 'expected_on', p_expected_on,
+        'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan), p_note) $$;
+comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Returns the event id.';
 
 create or replace function app.withdraw_request(p_sample_id bigint, p_reason text)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.withdraw_request(app.visible_sample(p_sample_id), p_reason) $$;
-comment on function app.withdraw_request(bigint, text) is 'Requesting buyer or senior buyer of the team: withdraws a request never ordered (requested -> returned, withdrawn), with a reason.';
-
-------------------------------------------------------------------------------
--- receive: ordered -> received
-------------------------------------------------------------------------------
-create or replace function app_private.receive_sample(
-  p_sample_id bigint, p_location_id integer, p_return_due_on date, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-  v_today date := app.clock()::date;
-begin
-  perform app_private.require_value(p_location_id is null, 'a location', format('receiving sample %s', p_sample_id));
-  if p_return_due_on < v_today then
-    raise exception using errcode = 'TR005',
-      message = format('receiving sample %s: the return-due date %s is in the past', p_sample_id, p_return_due_on);
-  end if;
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'receive', v_me);
-  perform app_private.require_ref(exists (select 1 from app.locations where id = p_location_id),
-                                  'location', p_location_id, v_s.id);
-  return app_private.apply_change(v_s, 'receive', 'received',
-    jsonb_build_object('location_id', p_location_id, 'received_on', v_today,
-                       -- an on-loan sample is due back 21 days after receipt unless told otherwise
-                       'return_due_on', case when v_s.on_loan then coalesce(p_return_due_on, v_today + 21) end),
-    v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'withdraw', jsonb_build_object('reason', p_reason), null) $$;
+comment on function app.withdraw_request(bigint, text) is 'Requesting buyer or senior buyer of the team: withdraws a request never ordered (requested -> returned, withdrawn), with a reason.';
 
 create or replace function app.receive_sample(
   p_sample_id bigint, p_location_id integer, p_return_due_on date default null, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.receive_sample(app.visible_sample(p_sample_id), p_location_id, p_return_due_on, p_note) $$;
-comment on function app.receive_sample(bigint, integer, date, text) is 'Logistics: ordered -> received at a location; an on-loan sample gets its return-due date (default 21 days).';
-
-------------------------------------------------------------------------------
--- hand to design / hand to sales: received|with-* -> with-design|with-sales
-------------------------------------------------------------------------------
-create or replace function app_private.hand_over(
-  p_sample_id bigint, p_action text, p_holder_id bigint, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-  v_rule app.transition_rules;
-  v_holder_roles app.staff_role[] := case p_action when 'hand_to_design' then '{designer}'::app.staff_role[]
-                                                   else '{sales_lead,sales_executive}'::app.staff_role[] end;
-  v_holder bigint := p_holder_id;
-begin
-  -- the person acting takes the sample themselves when they can hold it
-  if v_holder is null and v_me.role = any (v_holder_roles) then
-    v_holder := v_me.id;
-  end if;
-  perform app_private.require_value(v_holder is null, 'a holder',
-    format('%s sample %s', replace(p_action, '_', ' '), p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  v_rule := app_private.check_rule(v_s, p_action, v_me);
-  if not exists (select 1 from app.staff where id = v_holder and active and role = any (v_holder_roles)) then
-    raise exception using errcode = 'TR005',
-      message = format('sample %s: staff %s is not an active %s', v_s.id, v_holder,
-                       app.words_or(array(select replace(r::text, '_', ' ') from unnest(v_holder_roles) r))),
-      hint = case p_action when 'hand_to_design' then 'Hand it to a designer.'
-                           else 'Hand it to a sales lead or sales executive.' end;
-  end if;
-  return app_private.apply_change(v_s, p_action, v_rule.to_state, jsonb_build_object('holder_id', v_holder),
-                                  v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'receive', jsonb_build_object(
+        'location_id', p_location_id, 'return_due_on', p_return_due_on), p_note) $$;
+comment on function app.receive_sample(bigint, integer, date, text) is 'Logistics: ordered -> received at a location; an on-loan sample gets its return-due date (default 21 days).';
 
 create or replace function app.hand_to_design(p_sample_id bigint, p_holder_id bigint default null, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.hand_over(app.visible_sample(p_sample_id), 'hand_to_design', p_holder_id, p_note) $$;
-comment on function app.hand_to_design(bigint, bigint, text) is 'Logistics, designer or sales lead: passes the sample to a designer (the acting designer by default).';
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'hand_to_design', jsonb_build_object(
+        -- a designer acting without naming a holder takes the sample themselves
+        'holder_id', coalesce(p_holder_id, case when app.current_staff_role() = 'designer' then app.current_staff_id() end)),
+        p_note) $$;
+comment on function app.hand_to_design(bigint, bigint, text) is 'Passes the sample to a designer (a designer acting takes it by default); see app.transition_rules for who may, from where.';
 
 create or replace function app.hand_to_sales(p_sample_id bigint, p_holder_id bigint default null, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.hand_over(app.visible_sample(p_sample_id), 'hand_to_sales', p_holder_id, p_note) $$;
-comment on function app.hand_to_sales(bigint, bigint, text) is 'Logistics, designer or sales lead: passes the sample to a sales lead or executive (the acting sales lead by default).';
-
-------------------------------------------------------------------------------
--- factory: -> at-factory, at-factory -> received
-------------------------------------------------------------------------------
-create or replace function app_private.send_to_factory(p_sample_id bigint, p_factory_id integer, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  perform app_private.require_value(p_factory_id is null, 'a factory', format('sending sample %s to a factory', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'send_to_factory', v_me);
-  perform app_private.require_ref(exists (select 1 from app.factories where id = p_factory_id and active),
-                                  'factory', p_factory_id, v_s.id);
-  return app_private.apply_change(v_s, 'send_to_factory', 'at-factory',
-    jsonb_build_object('factory_id', p_factory_id, 'holder_id', null, 'location_id', null), v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'hand_to_sales', jsonb_build_object(
+        -- a sales lead or executive acting without naming a holder takes the sample themselves
+        'holder_id', coalesce(p_holder_id, case when app.current_staff_role() in ('sales_lead', 'sales_executive')
+                                                then app.current_staff_id() end)),
+        p_note) $$;
+comment on function app.hand_to_sales(bigint, bigint, text) is 'Passes the sample to a sales lead or executive (a sales person acting takes it by default); see app.transition_rules for who may, from where.';
+
+create or replace function app.hand_back(p_sample_id bigint, p_location_id integer, p_note text default null)
+returns bigint
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'hand_back', jsonb_build_object('location_id', p_location_id), p_note) $$;
+comment on function app.hand_back(bigint, integer, text) is 'The holder (or logistics) puts a sample back in the sample room: with-design/with-sales -> received at a location.';
 
 create or replace function app.send_to_factory(p_sample_id bigint, p_factory_id integer, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.send_to_factory(app.visible_sample(p_sample_id), p_factory_id, p_note) $$;
-comment on function app.send_to_factory(bigint, integer, text) is 'Logistics or factory liaison: received/with-design/with-sales -> at-factory.';
-
-create or replace function app_private.return_from_factory(p_sample_id bigint, p_location_id integer, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  perform app_private.require_value(p_location_id is null, 'a location',
-                                    format('bringing sample %s back from the factory', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'return_from_factory', v_me);
-  perform app_private.require_ref(exists (select 1 from app.locations where id = p_location_id),
-                                  'location', p_location_id, v_s.id);
-  return app_private.apply_change(v_s, 'return_from_factory', 'received',
-    jsonb_build_object('location_id', p_location_id), v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'send_to_factory', jsonb_build_object('factory_id', p_factory_id), p_note) $$;
+comment on function app.send_to_factory(bigint, integer, text) is 'Logistics or factory liaison: received/with-design/with-sales -> at-factory.';
 
 create or replace function app.return_from_factory(p_sample_id bigint, p_location_id integer, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.return_from_factory(app.visible_sample(p_sample_id), p_location_id, p_note) $$;
-comment on function app.return_from_factory(bigint, integer, text) is 'Logistics or factory liaison: at-factory -> received at a location.';
-
-------------------------------------------------------------------------------
--- return to supplier: received|with-*|at-factory -> returned
-------------------------------------------------------------------------------
-create or replace function app_private.return_to_supplier(p_sample_id bigint, p_courier_ref text, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  perform app_private.require_value(btrim(coalesce(p_courier_ref, '')) = '', 'a courier reference',
-                                    format('returning sample %s', p_sample_id));
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'return_to_supplier', v_me);
-  return app_private.apply_change(v_s, 'return_to_supplier', 'returned',
-    jsonb_build_object('courier_ref', btrim(p_courier_ref), 'holder_id', null, 'location_id', null), v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'return_from_factory', jsonb_build_object('location_id', p_location_id), p_note) $$;
+comment on function app.return_from_factory(bigint, integer, text) is 'Logistics or factory liaison: at-factory -> received at a location.';
 
 create or replace function app.return_to_supplier(p_sample_id bigint, p_courier_ref text, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.return_to_supplier(app.visible_sample(p_sample_id), p_courier_ref, p_note) $$;
-comment on function app.return_to_supplier(bigint, text, text) is 'Logistics: any state after receipt -> returned, with a courier reference. The only action left for a QC-rejected sample.';
-
-------------------------------------------------------------------------------
--- production: approval (no state change), then cut
-------------------------------------------------------------------------------
-create or replace function app_private.approve_for_production(p_sample_id bigint, p_note text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'approve_for_production', v_me);
-  if v_s.production_approved_at is not null then
-    raise exception using errcode = 'TR001',
-      message = format('sample %s is already approved for production', v_s.id);
-  end if;
-  return app_private.apply_change(v_s, 'approve_for_production', v_s.state,
-    jsonb_build_object('production_approved_by', v_me.id, 'production_approved_at', app.clock()), v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'return_to_supplier', jsonb_build_object('courier_ref', p_courier_ref), p_note) $$;
+comment on function app.return_to_supplier(bigint, text, text) is 'Logistics: any state after receipt -> returned, with a courier reference. The only action left for a QC-rejected sample.';
 
 create or replace function app.approve_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.approve_for_production(app.visible_sample(p_sample_id), p_note) $$;
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'approve_for_production', '{}', p_note) $$;
 comment on function app.approve_for_production(bigint, text) is 'Senior buyer of the team: records approval to cut the sample for production (state unchanged).';
 
-create or replace function app_private.cut_for_production(p_sample_id bigint, p_note text)
+create or replace function app.buy_out(p_sample_id bigint, p_note text default null)
 returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'cut_for_production', v_me);
-  if v_s.production_approved_at is null then
-    raise exception using errcode = 'TR009',
-      message = format('sample %s has no production approval; a senior buyer of its team must approve it first', v_s.id);
-  end if;
-  return app_private.apply_change(v_s, 'cut_for_production', 'cut-for-production', '{}'::jsonb, v_me, p_note);
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'buy_out', '{}', p_note) $$;
+comment on function app.buy_out(bigint, text) is 'Requesting buyer or senior buyer of the team: records that an on-loan sample was bought from the supplier (no return due any more; it may then be cut).';
 
 create or replace function app.cut_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.cut_for_production(app.visible_sample(p_sample_id), p_note) $$;
-comment on function app.cut_for_production(bigint, text) is 'Factory liaison: at-factory -> cut-for-production, only after a senior buyer''s approval.';
-
-------------------------------------------------------------------------------
--- QC inspection (no state change; a reject is permanent)
-------------------------------------------------------------------------------
-create or replace function app_private.record_inspection(
-  p_sample_id bigint, p_result app.qc_result, p_reason text, p_notes text)
-returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-  v_what text := format('inspecting sample %s', p_sample_id);
-  v_inspection bigint;
-begin
-  perform app_private.require_value(p_result is null, 'a result (pass or reject)', v_what);
-  perform app_private.require_value(p_result = 'reject' and btrim(coalesce(p_reason, '')) = '',
-                                    'a reason for the rejection', v_what);
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  perform app_private.check_rule(v_s, 'inspect', v_me);
-  insert into app.qc_inspections (sample_id, inspector_id, result, reason, inspected_at)
-  values (v_s.id, v_me.id, p_result, nullif(btrim(p_reason), ''), app.clock())
-  returning id into v_inspection;
-  if btrim(coalesce(p_notes, '')) <> '' then
-    insert into app.qc_inspection_notes (inspection_id, notes) values (v_inspection, btrim(p_notes));
-  end if;
-  if p_result = 'reject' then
-    -- the rejection joins the comment thread, marked, and stays there forever
-    insert into app.sample_comments (sample_id, author_id, body, is_qc_rejection, created_at)
-    values (v_s.id, v_me.id, 'QC rejected: ' || btrim(p_reason), true, app.clock());
-  end if;
-  -- NOTE: the event carries the result and the reason, never the inspector's notes (QC notes are sensitive)
-  if v_s.supplier_id is not null then
-    insert into app.supplier_quality (supplier_id, inspections, rejects, updated_at)
-    values (v_s.supplier_id, 1, (p_result = 'reject')::int, app.clock())
-    on conflict (supplier_id) do update
-       set inspections = app.supplier_quality.inspections + 1,
-           rejects = app.supplier_quality.rejects + excluded.rejects, updated_at = excluded.updated_at;
-  end if;
-  perform app_private.apply_change(v_s, 'inspect', v_s.state,
-    jsonb_build_object('last_qc_result', p_result)
-      || case when p_result = 'reject' then '{"qc_rejected": true}'::jsonb else '{}'::jsonb end,
-    v_me, null, jsonb_build_object('inspection_id', v_inspection, 'result', p_result,
-                                   'reason', nullif(btrim(p_reason), '')));
-  return v_inspection;
-end
-$$;
+as $$ select app_private.perform_action(p_sample_id, 'cut_for_production', '{}', p_note) $$;
+comment on function app.cut_for_production(bigint, text) is 'Factory liaison: at-factory -> cut-for-production, only after a senior buyer''s approval and never while on loan.';
 
 create or replace function app.record_inspection(
   p_sample_id bigint, p_result app.qc_result, p_reason text default null, p_notes text default null)
 returns bigint
-language sql volatile security invoker
-as $$ select app_private.record_inspection(app.visible_sample(p_sample_id), p_result, p_reason, p_notes) $$;
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'inspect', jsonb_build_object(
+        'result', p_result, 'reason', p_reason, 'notes', p_notes), null) $$;
 comment on function app.record_inspection(bigint, app.qc_result, text, text) is 'QC: records pass or reject (reject needs a reason and leaves the sample returnable only). Returns the inspection id.';
 
-------------------------------------------------------------------------------
--- director override: any state -> any other state, with a reason
-------------------------------------------------------------------------------
-create or replace function app_private.override_state(
-  p_sample_id bigint, p_to_state app.sample_state, p_reason text)
+create or replace function app.override_state(
+  p_sample_id bigint, p_to_state app.sample_state, p_reason text,
+  p_location_id integer default null, p_holder_id bigint default null, p_factory_id integer default null,
+  p_courier_ref text default null, p_expected_on date default null)
 returns bigint
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-declare
-  v_me app.staff := app_private.require_staff();
-  v_s app.samples;
-begin
-  perform app_private.require_value(p_to_state is null, 'a target state', format('overriding sample %s', p_sample_id));
-  perform app_private.require_value(btrim(coalesce(p_reason, '')) = '', 'a reason',
-                                    format('overriding sample %s', p_sample_id));
-  if v_me.role not in ('ops_director', 'md') then
-    raise exception using errcode = 'TR002',
-      message = format('only the ops director or the MD can override the state of sample %s', p_sample_id),
-      detail = format('you are signed in as %s', app.role_label(v_me.role));
-  end if;
-  v_s := app_private.lock_sample(p_sample_id, v_me);
-  if v_s.state = p_to_state then
-    raise exception using errcode = 'TR001', message = format('sample %s is already %s', v_s.id, p_to_state);
-  end if;
-  if p_to_state = 'at-factory' and v_s.factory_id is null then
-    raise exception using errcode = 'TR005',
-      message = format('sample %s has never been to a factory; send it with send_to_factory instead', v_s.id);
-  end if;
-  if p_to_state <> 'requested' and v_s.supplier_id is null and v_s.withdrawn_at is null then
-    raise exception using errcode = 'TR005',
-      message = format('sample %s has no supplier; it cannot be moved past requested', v_s.id);
-  end if;
-  return app_private.apply_change(v_s, 'override', p_to_state, '{}'::jsonb, v_me, p_reason,
-                                  '{}'::jsonb, true);
-end
-$$;
-
-create or replace function app.override_state(p_sample_id bigint, p_to_state app.sample_state, p_reason text)
-returns bigint
-language sql volatile security invoker
-as $$ select app_private.override_state(app.visible_sample(p_sample_id), p_to_state, p_reason) $$;
-comment on function app.override_state(bigint, app.sample_state, text) is 'Ops director or MD: moves a sample to any other state, with a mandatory reason recorded on the event.';
+as $$ select app_private.perform_action(p_sample_id, 'override', jsonb_build_object(
+        'to_state', p_to_state, 'reason', p_reason, 'location_id', p_location_id, 'holder_id', p_holder_id,
+        'factory_id', p_factory_id, 'courier_ref', p_courier_ref, 'expected_on', p_expected_on), null) $$;
+comment on function app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date) is 'Ops director or MD: moves a sample to any other state with a mandatory reason, giving what the target state needs (location, holder, factory, expected date); facts that no longer apply are cleared.';
 
 ------------------------------------------------------------------------------
--- What may I do now?
+-- What may I do now, and with whom?
 ------------------------------------------------------------------------------
 create or replace function app.available_actions(p_sample_id bigint)
 returns table (action text, to_state app.sample_state, verb text, required text[])
-language sql stable security invoker
+language plpgsql stable security definer
+set search_path = pg_catalog, app, app_private, pg_temp
 as $$
-  with me as (select * from app.staff where id = app.current_staff_id()),
-       s as (select * from app.samples where id = p_sample_id)
+declare
+  v_me app.staff;
+  v_s app.samples;
+begin
+  select * into v_me from app.staff where id = app.current_staff_id();
+  select * into v_s from app.samples where id = p_sample_id;
+  if v_me.id is null or v_s.id is null or not app_private.can_see_sample(v_s, v_me) then
+    return;  -- nothing for a sample the caller cannot see
+  end if;
+  return query
   select r.action, r.to_state, r.verb, r.required
-    from s, me, app.transition_rules r
-   where r.from_state = s.state
-     and me.role = any (r.roles)
-     and app.action_in_scope(s, r.action, me)
-     and (not s.qc_rejected or r.action = 'return_to_supplier')
-     and not (r.action = 'approve_for_production' and s.production_approved_at is not null)
-     and not (r.action = 'cut_for_production' and s.production_approved_at is null)
-  union all
-  select 'override', null, 'override the state', '{reason}'::text[]
-    from s, me where me.role in ('ops_director', 'md')
-  order by 1
+    from app.transition_rules r
+   where r.from_state = v_s.state
+     and v_me.role = any (r.roles)
+     and app_private.action_in_scope(v_s, r.action, v_me)
+     and (not v_s.qc_rejected or r.action in ('return_to_supplier', 'override'))
+     and not (r.action = 'approve_for_production' and v_s.production_approved_at is not null)
+     and not (r.action = 'cut_for_production' and (v_s.production_approved_at is null or v_s.on_loan))
+     and not (r.action = 'buy_out' and not v_s.on_loan)
+   order by r.action = 'override', r.action;
+end
 $$;
-comment on function app.available_actions(bigint) is 'The actions the signed-in person may take on a sample now (empty if they cannot see it).';
+comment on function app.available_actions(bigint) is 'The actions the signed-in person may take on a sample now, with the fields each needs (empty if they cannot see it).';
+
+create or replace function app.holder_choices(p_sample_id bigint, p_action text)
+returns table (id bigint, full_name text, role app.staff_role)
+language plpgsql stable security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_to app.sample_state;
+begin
+  select a.to_state into v_to from app.available_actions(p_sample_id) a
+   where a.action = p_action and p_action in ('hand_to_design', 'hand_to_sales');
+  if v_to is null then
+    return;
+  end if;
+  return query
+  select s.id, s.full_name, s.role from app.staff s
+   where s.active and s.role = any (app_private.holder_roles(v_to))
+   order by s.id <> app.current_staff_id(), s.full_name;
+end
+$$;
+comment on function app.holder_choices(bigint, text) is 'The people the signed-in person may hand a sample to with hand_to_design / hand_to_sales (the caller first when they can hold it); empty when the action is not available.';

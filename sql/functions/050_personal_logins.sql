@@ -10,6 +10,7 @@ set search_path = pg_catalog, app, pg_temp
 as $$
 declare
   v_staff app.staff;
+  v_other text;
 begin
   if p_login is null or p_login !~ '^[a-z][a-z0-9_]{2,62}$' then
     raise exception using errcode = 'TR005',
@@ -36,6 +37,16 @@ begin
   if p_password is not null then
     execute format('alter role %I password %L', p_login, p_password);
   end if;
+  -- nobody can stall the building: the same timeouts as V0005 gave existing logins
+  execute format('alter role %I set statement_timeout = %L', p_login, '120s');
+  execute format('alter role %I set lock_timeout = %L', p_login, '5s');
+  execute format('alter role %I set idle_in_transaction_session_timeout = %L', p_login, '60s');
+  -- a member of exactly one group role: a reused login leaves every other one
+  for v_other in select unnest(enum_range(null::app.staff_role))::text loop
+    if v_other <> v_staff.role::text and pg_has_role(p_login, v_other, 'MEMBER') then
+      execute format('revoke %I from %I', v_other, p_login);
+    end if;
+  end loop;
   execute format('grant %I to %I', v_staff.role, p_login);
   update app.staff set login_role = p_login where id = v_staff.id;
   return p_login;

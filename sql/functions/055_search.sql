@@ -23,21 +23,34 @@ create or replace trigger before_write_search before insert or update of title, 
 
 create or replace function app.search_samples(p_query text, p_limit integer default 50, p_offset integer default 0)
 returns table (id bigint, title text, state app.sample_state, rank real, matched_in text)
-language plpgsql stable security invoker
+language plpgsql stable security definer
+set search_path = pg_catalog, app, app_private, pg_temp
 as $$
+declare
+  v_me app.staff;
 begin
+  -- A definer, so the GIN indexes serve the match (tsvector @@ is not leakproof: under
+  -- RLS it would run after the policy filter, and marking it leakproof let EXPLAIN
+  -- tell whether a hidden row contains a word - see V0005). Visibility is applied
+  -- here with the samples policies' predicate; a comment is visible with its sample.
+  select * into v_me from app.staff where staff.id = app.current_staff_id();
+  if v_me.id is null or btrim(coalesce(p_query, '')) = '' then
+    return;
+  end if;
   -- EXECUTE plans with the query's real value, so the planner can tell a word that
   -- matches a tenth of a million samples (walk the newest first) from a rare one (use GIN).
-  -- Ranked among the 1,000 newest matches of each source: recent samples are what
-  -- people look for, and ranking 100,000 matches is what makes search slow.
+  -- Ranked among the 1,000 newest visible matches of each source: recent samples are
+  -- what people look for, and ranking 100,000 matches is what makes search slow.
   return query execute $q$
     with sample_hits as (
       select s.id, s.search from app.samples s
-       where s.search @@ websearch_to_tsquery('english', $1) order by s.id desc limit 1000
+       where s.search @@ websearch_to_tsquery('english', $1) and app_private.can_see_sample(s, $4)
+       order by s.id desc limit 1000
     ),
     comment_hits as (
-      select c.sample_id, c.search from app.sample_comments c
-       where c.search @@ websearch_to_tsquery('english', $1) order by c.id desc limit 1000
+      select c.sample_id, c.search from app.sample_comments c join app.samples s on s.id = c.sample_id
+       where c.search @@ websearch_to_tsquery('english', $1) and app_private.can_see_sample(s, $4)
+       order by c.id desc limit 1000
     ),
     hits as (
       select h.id, ts_rank(h.search, websearch_to_tsquery('english', $1)) as rank, 'sample' as matched_in
@@ -53,7 +66,7 @@ begin
       from best b join app.samples s on s.id = b.id
      order by b.rank desc, s.id desc
      limit $2 offset $3
-  $q$ using p_query, least(greatest(coalesce(p_limit, 50), 1), 500), greatest(coalesce(p_offset, 0), 0);
+  $q$ using p_query, least(greatest(coalesce(p_limit, 50), 1), 500), greatest(coalesce(p_offset, 0), 0), v_me;
 end
 $$;
-comment on function app.search_samples(text, integer, integer) is 'Full-text search over sample titles, style codes, categories, suppliers and comments, ranked; runs as the caller, so RLS filters every source.';
+comment on function app.search_samples(text, integer, integer) is 'Full-text search over sample titles, style codes, categories, suppliers and comments of the samples the signed-in person can see, ranked. Returns only id, title and state (fields everyone who sees a sample may read).';

@@ -1,34 +1,65 @@
--- Schema usage and function execution, grouped by grantee.
+-- Schema usage and function execution, grouped by grantee. This list IS the public
+-- API: tests/test_api_boundary.py compares what each role can execute with
+-- tests/api_allowlist.yml and fails on anything new.
 -- Tables get their grants in their own file (one file per table).
 set local role tracker_owner;
 
 -- PUBLIC gets nothing: functions are created with EXECUTE for PUBLIC by default
 revoke execute on all functions in schema app, app_private from public;
 
--- every staff role: the app schema, and the lifecycle internals the app wrappers call
-grant usage on schema app, app_private to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
+------------------------------------------------------------------------------
+-- every staff role (the web app after SET ROLE, and personal logins)
+------------------------------------------------------------------------------
+grant usage on schema app to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
   factory_liaison, logistics, finance, ops_director, md, system_admin;
-grant execute on all functions in schema app to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
-grant execute on all functions in schema app_private to buyer, senior_buyer, designer, sales_lead,
-  sales_executive, qc, factory_liaison, logistics, finance, ops_director, md, system_admin;
--- NOTE: the staff roles may call app_private's definer functions directly; each one
--- re-checks visibility (app_private.can_see_sample, equal to the samples policies),
--- role, scope and state itself, so skipping the app wrapper gains nothing.
--- the sign-in functions belong to the authenticator alone
-revoke execute on function app_private.lookup_login(text), app_private.login_allowed(text),
-  app_private.record_login_failure(text), app_private.clear_login_failures(text),
-  app_private.accept_invite(text, text)
-  from buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-       ops_director, md, system_admin;
+-- who am I, and what time is it
+grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock()
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin;
+-- the lifecycle entry points: each finds the caller from the session and checks
+-- role, scope and state against app.transition_rules itself, so every role may call
+-- them and gets the rule's own sentence when it may not act
+grant execute on function
+    app.request_sample(text, integer, integer, integer, text, boolean, text),
+    app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text),
+    app.withdraw_request(bigint, text),
+    app.receive_sample(bigint, integer, date, text),
+    app.hand_to_design(bigint, bigint, text),
+    app.hand_to_sales(bigint, bigint, text),
+    app.hand_back(bigint, integer, text),
+    app.send_to_factory(bigint, integer, text),
+    app.return_from_factory(bigint, integer, text),
+    app.return_to_supplier(bigint, text, text),
+    app.approve_for_production(bigint, text),
+    app.buy_out(bigint, text),
+    app.cut_for_production(bigint, text),
+    app.record_inspection(bigint, app.qc_result, text, text),
+    app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date),
+    app.available_actions(bigint),
+    app.holder_choices(bigint, text),
+    app.search_samples(text, integer, integer)
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin;
+-- NOTE: app_private is granted to no staff role, not even USAGE: its functions take
+--       identities and rows as parameters and trust them, so they run only inside
+--       the definer entry points above (and are SECURITY INVOKER, so calling one
+--       directly would run with the caller's own rights anyway).
 
--- authenticator: only the sign-in lookup (it holds no other privilege of its own;
--- everything else happens after SET LOCAL ROLE)
+------------------------------------------------------------------------------
+-- authenticator: only the sign-in functions (it holds no other privilege of its
+-- own; everything else happens after SET LOCAL ROLE)
+------------------------------------------------------------------------------
 grant usage on schema app, app_private to authenticator;
 grant execute on function app_private.lookup_login(text), app_private.login_allowed(text),
   app_private.record_login_failure(text), app_private.clear_login_failures(text),
   app_private.accept_invite(text, text) to authenticator;
 grant execute on function app.current_staff_id() to authenticator;
+
+------------------------------------------------------------------------------
+-- system admin: invitations
+------------------------------------------------------------------------------
+grant usage on schema app_private to system_admin;
+grant execute on function app_private.create_invite(bigint) to system_admin;
 
 reset role;
 set local role audit_owner;

@@ -3,6 +3,13 @@ set local role tracker_owner;
 alter table app.seasons enable row level security;
 alter table app.seasons force row level security;
 
+create policy all_staff_identified on app.seasons as restrictive for all
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using ((select app.current_staff_id()) is not null)
+  with check ((select app.current_staff_id()) is not null);
+comment on policy all_staff_identified on app.seasons is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
+
 create policy select_everyone on app.seasons for select
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin

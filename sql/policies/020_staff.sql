@@ -4,19 +4,32 @@ set local role tracker_owner;
 alter table app.staff enable row level security;
 alter table app.staff force row level security;
 
+create policy all_staff_identified on app.staff as restrictive for all
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using ((select app.current_staff_id()) is not null)
+  with check ((select app.current_staff_id()) is not null);
+comment on policy all_staff_identified on app.staff is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
+
 create policy select_everyone on app.staff for select
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin
   using (true);
 comment on policy select_everyone on app.staff is 'Every staff role sees colleagues (name, email, role, team), so holders and requesters can be named.';
-create policy insert_system_admin on app.staff for insert to system_admin with check (true);
-comment on policy insert_system_admin on app.staff is 'The system admin adds staff.';
-create policy update_system_admin on app.staff for update to system_admin using (true) with check (true);
-comment on policy update_system_admin on app.staff is 'The system admin changes a person''s name, email, role, team or active flag.';
+create policy insert_admins on app.staff for insert to system_admin, ops_director, md with check (true);
+comment on policy insert_admins on app.staff is 'The system admin and the directors add staff (only directors in roles that read costs: trigger before_change_rules).';
+create policy update_admins on app.staff for update to system_admin, ops_director, md using (true) with check (true);
+comment on policy update_admins on app.staff is 'The system admin and the directors change a person''s name, email, role, team or active flag (never their own role, team or flag; only directors touch roles that read costs: trigger before_change_rules).';
+-- NOTE: the rules no grant can say live in sql/functions/070_staff_rules.sql: nobody
+--       changes their own role, team or active flag; only a director adds or changes
+--       someone in a role that reads costs; one active system admin and one MD always remain.
+-- NOTE: a personal login (staff.login_role) does not outlive its person's rights:
+--       deactivating or re-roling them revokes the login's group role in the same
+--       transaction; only a DBA grants it again (make analyst).
 -- NOTE: delete is not granted: deactivate instead; events and audit rows name staff forever.
 -- NOTE: login_role is not granted to anyone; personal logins are made by a DBA (make analyst).
 
 grant select on app.staff to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
   logistics, finance, ops_director, md, system_admin;
 grant insert (email, full_name, role, team_id, active), update (email, full_name, role, team_id, active)
-  on app.staff to system_admin;
+  on app.staff to system_admin, ops_director, md;

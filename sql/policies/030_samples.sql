@@ -5,6 +5,13 @@ set local role tracker_owner;
 alter table app.samples enable row level security;
 alter table app.samples force row level security;
 
+create policy all_staff_identified on app.samples as restrictive for all
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin
+  using ((select app.current_staff_id()) is not null)
+  with check ((select app.current_staff_id()) is not null);
+comment on policy all_staff_identified on app.samples is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
+
 create policy select_buyer_own_team_or_in_flight on app.samples for select to buyer, senior_buyer
   using (team_id = (select app.current_team_id())
          or state not in ('returned', 'cut-for-production'));

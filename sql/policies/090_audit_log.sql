@@ -5,6 +5,10 @@ alter table audit.log force row level security;
 alter table audit.chain_head enable row level security;
 alter table audit.chain_head force row level security;
 
+create policy all_staff_identified on audit.log as restrictive for select to ops_director, md, system_admin
+  using ((select app.current_staff_id()) is not null);
+comment on policy all_staff_identified on audit.log is 'Restrictive: only an active staff member resolved from the session reads the log (a deactivated director''s login reads nothing).';
+
 create policy select_directors on audit.log for select to ops_director, md using (true);
 comment on policy select_directors on audit.log is 'Directors read the whole audit log.';
 

@@ -54,9 +54,19 @@ ACTIONS = {
                 "p_reason => %(reason)s, p_notes => %(notes)s)",
                 [("result", "Result", "qc_result", True), ("reason", "Reason (for a reject)", "text", False),
                  ("notes", "Inspector's notes", "textarea", False)]),
+    "hand_back": ("select app.hand_back(p_sample_id => %(sid)s, p_location_id => %(location)s, p_note => %(note)s)",
+                  [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+    "buy_out": ("select app.buy_out(p_sample_id => %(sid)s, p_note => %(note)s)",
+                [("note", "Note (price agreed, invoice)", "text", False)]),
     "override": ("select app.override_state(p_sample_id => %(sid)s, p_to_state => %(to_state)s::app.sample_state, "
-                 "p_reason => %(reason)s)",
-                 [("to_state", "New state", "state", True), ("reason", "Reason", "text", True)]),
+                 "p_reason => %(reason)s, p_location_id => %(location)s, p_holder_id => %(holder)s, "
+                 "p_factory_id => %(factory)s, p_courier_ref => %(courier_ref)s, p_expected_on => %(expected_on)s)",
+                 [("to_state", "New state", "state", True), ("reason", "Reason", "text", True),
+                  ("location", "Location (to received)", "location", False),
+                  ("holder", "Holder (to with-design / with-sales)", "holder", False),
+                  ("factory", "Factory (to at-factory)", "factory", False),
+                  ("courier_ref", "Courier reference (to returned)", "text", False),
+                  ("expected_on", "Expected on (to ordered)", "date", False)]),
 }
 
 
@@ -133,6 +143,8 @@ CHOICE_SQL = {
     "designer": "select id, full_name as name from app.staff where role = 'designer' and active order by 2",
     "sales": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
               "where role in ('sales_lead', 'sales_executive') and active order by 2"),
+    "holder": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
+               "where role in ('designer', 'sales_lead', 'sales_executive') and active order by 2"),
 }
 FIXED_CHOICES = {
     "state": [{"id": s, "name": s} for s in STATES],
