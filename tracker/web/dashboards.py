@@ -129,6 +129,7 @@ def reference(conn):
     }
 
 
+SHORT_LABELS = {"state_changed_at": "Since", "return_due_on": "Due", "expected_on": "Expected"}
 FILTER_LABELS = {"state": "State", "team": "Team", "buyer": "Buyer", "supplier": "Supplier",
                  "category": "Category", "season": "Season", "holder": "Holder", "overdue": "Overdue only",
                  "open": "Open only", "on_loan": "On loan", "uninspected": "Not inspected", "rejected": "QC rejected"}
@@ -180,7 +181,7 @@ def index():
                            tabs=presets_for(g.user["role"]), tab=tab, filters=mine, applied=applied(mine, ref, query),
                            columns=columns, labels=lists.COLUMNS, sort=sort, direction=direction, key_date=key_date,
                            ref=ref, states=lists.DISPLAY_STATES, query=query, headline=headline,
-                           count_cap=lists.COUNT_CAP)
+                           count_cap=lists.COUNT_CAP, short_labels=SHORT_LABELS)
 
 
 @bp.route("/export.csv")

@@ -24,7 +24,7 @@ DISPLAY_STATES = ["requested", "ordered", "received", "with-design", "with-sales
 
 # key -> (label, numeric?)
 COLUMNS = {
-    "id": ("No.", True),
+    "id": ("No.", False),
     "title": ("Title", False),
     "state": ("State", False),
     "team_code": ("Team", False),
