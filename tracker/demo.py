@@ -113,17 +113,16 @@ class Loader:
         # one login per role: <role>@example.com (buyers in Womenswear)
         for role in ROLES:
             team = self.teams["WW"] if role in ("buyer", "senior_buyer") else None
-            rows.append((role_email(role), role, team))
-        # more people so work is spread realistically
+            rows.append((role_email(role), next(names), role, team))
+        # more people so work is spread realistically; their e-mails are their names
         extra = [("buyer", "WW"), ("buyer", "MW"), ("buyer", "MW"), ("senior_buyer", "MW"),
                  ("buyer", "AC"), ("buyer", "AC"), ("senior_buyer", "AC"), ("designer", None),
                  ("designer", None), ("sales_executive", None), ("sales_executive", None),
                  ("logistics", None), ("factory_liaison", None), ("qc", None)]
         for role, team in extra:
             f, l = next(names)
-            rows.append((f"{f.lower()}.{l.lower()}@example.com", role, self.teams[team] if team else None))
-        for email, role, team in rows:
-            f, l = next(names)
+            rows.append((f"{f.lower()}.{l.lower()}@example.com", (f, l), role, self.teams[team] if team else None))
+        for email, (f, l), role, team in rows:
             sid = self.q("insert into app.staff (email, full_name, role, team_id) values (%s, %s, %s, %s) "
                          "returning id", (email, f"{f} {l}", role, team)).fetchone()[0]
             self.q("insert into app_private.staff_credentials (staff_id, password_hash, password_set_at) "

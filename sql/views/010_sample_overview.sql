@@ -8,6 +8,10 @@ select s.id,
        s.title,
        s.style_code,
        s.state,
+       -- what a person reads: a withdrawn request is 'withdrawn', not 'returned' (the
+       -- lifecycle keeps its eight states; withdrawn_at tells the two apart)
+       case when s.state = 'returned' and s.withdrawn_at is not null then 'withdrawn'
+            else s.state::text end as display_state,
        s.team_id,
        t.code as team_code,
        s.category_id,

@@ -1,5 +1,8 @@
-"""Home dashboards: each role's tabs are named filter presets over the same list
-(what each person sees is still decided by RLS), plus a headline or two from SQL."""
+"""Home dashboards: each role's tabs are named conditions over the same list (what
+each person sees is still decided by RLS), each with the columns that role needs,
+plus a headline or two from SQL. A tab's condition always applies; the person's
+filters narrow it further."""
+from collections import namedtuple
 from datetime import datetime, timezone
 from decimal import Decimal
 from io import BytesIO
@@ -8,40 +11,75 @@ from flask import Blueprint, Response, g, render_template, request, send_file, s
 from psycopg.rows import tuple_row
 from werkzeug.datastructures import MultiDict
 
-from . import db, lists
+from . import db, formats, lists
 from .auth import login_required
 
 bp = Blueprint("dashboard", __name__)
+formats.register(bp)
 
-ALL = ("all", "Everything I can see", {}, ("state_changed_at", "desc"))
-HOLDING = [("holding", "I hold", {"holder": "me"}, ("state_changed_at", "desc")),
-           ("incoming", "Received, not yet routed", {"state": ["received"]}, ("state_changed_at", "asc")),
-           ("coming", "Ordered, on the way", {"state": ["ordered"]}, ("expected_on", "asc")), ALL]
-DIRECTORS = [("overdue", "Overdue", {"overdue": "1"}, ("state_changed_at", "asc")),
-             ("open", "All open samples", {"open": "1"}, ("state_changed_at", "desc")), ALL]
+# key, heading, condition, default sort, columns (the first date column is the row's key date)
+Tab = namedtuple("Tab", "key label where sort columns")
+
+COST = "total_gbp"  # shown only to people for whom the database returns any cost at all
+EVERYTHING = ["id", "title", "state", "team_code", "category", "supplier", "requested_by_name", "holder_name",
+              "location", "state_changed_at", "days_in_state", COST]
+ALL = Tab("all", "Everything I can see", {}, ("state_changed_at", "desc"), EVERYTHING)
+IN_HAND = ["id", "title", "state", "team_code", "category", "requested_by_name", "state_changed_at",
+           "days_in_state"]
+HOLDING = [Tab("holding", "I hold", {"holder": "me"}, ("state_changed_at", "desc"), IN_HAND),
+           Tab("incoming", "Received, not yet routed", {"state": ["received"]}, ("state_changed_at", "asc"),
+               ["id", "title", "state", "team_code", "category", "location", "state_changed_at", "days_in_state"]),
+           Tab("coming", "Ordered, on the way", {"state": ["ordered"]}, ("expected_on", "asc"),
+               ["id", "title", "state", "team_code", "category", "supplier", "expected_on"]),
+           ALL]
+DIRECTORS = [Tab("overdue", "Overdue", {"overdue": "1"}, ("state_changed_at", "asc"),
+                 ["id", "title", "state", "team_code", "supplier", "requested_by_name", "holder_name",
+                  "state_changed_at", "days_in_state", COST]),
+             Tab("open", "All open samples", {"open": "1"}, ("state_changed_at", "desc"), EVERYTHING), ALL]
+BUYING = ["id", "title", "state", "category", "season", "supplier", "expected_on", "days_in_state", COST]
 PRESETS = {
-    "buyer": [("mine", "My open samples", {"buyer": "me", "open": "1"}, ("state_changed_at", "desc")),
-              ("overdue", "My overdue samples", {"buyer": "me", "overdue": "1"}, ("state_changed_at", "asc")), ALL],
-    "senior_buyer": [("team", "Team's open samples", {"team": "mine", "open": "1"}, ("state_changed_at", "desc")),
-                     ("overdue", "Team's overdue samples", {"team": "mine", "overdue": "1"},
-                      ("state_changed_at", "asc")), ALL],
+    "buyer": [Tab("mine", "My open samples", {"buyer": "me", "open": "1"}, ("state_changed_at", "desc"), BUYING),
+              Tab("overdue", "My overdue samples", {"buyer": "me", "overdue": "1"}, ("state_changed_at", "asc"),
+                  BUYING),
+              ALL],
+    "senior_buyer": [Tab("team", "Team's open samples", {"team": "mine", "open": "1"}, ("state_changed_at", "desc"),
+                         ["id", "title", "state", "requested_by_name", "category", "supplier", "expected_on",
+                          "days_in_state", COST]),
+                     Tab("overdue", "Team's overdue samples", {"team": "mine", "overdue": "1"},
+                         ("state_changed_at", "asc"),
+                         ["id", "title", "state", "requested_by_name", "supplier", "holder_name",
+                          "state_changed_at", "days_in_state", COST]),
+                     ALL],
     "designer": HOLDING, "sales_lead": HOLDING, "sales_executive": HOLDING,
-    "qc": [("awaiting", "Awaiting inspection", {"state": ["received"], "uninspected": "1"},
-            ("state_changed_at", "asc")),
-           ("rejected", "Rejected by QC", {"rejected": "1"}, ("state_changed_at", "desc")), ALL],
-    "factory_liaison": [("at_factory", "At a factory", {"state": ["at-factory"]}, ("state_changed_at", "asc")), ALL],
-    "logistics": [("to_receive", "To receive", {"state": ["ordered"]}, ("expected_on", "asc")),
-                  ("to_route", "To route", {"state": ["received"]}, ("state_changed_at", "asc")),
-                  ("to_return", "On loan: to return", {"on_loan": "1", "open": "1"}, ("return_due_on", "asc")),
+    "qc": [Tab("awaiting", "Awaiting inspection", {"state": ["received"], "uninspected": "1"},
+               ("state_changed_at", "asc"),
+               ["id", "title", "state", "team_code", "category", "supplier", "location", "state_changed_at",
+                "days_in_state"]),
+           Tab("rejected", "Rejected by QC", {"rejected": "1"}, ("state_changed_at", "desc"),
+               ["id", "title", "state", "category", "supplier", "location", "state_changed_at"]),
+           ALL],
+    "factory_liaison": [Tab("at_factory", "At a factory", {"state": ["at-factory"]}, ("state_changed_at", "asc"),
+                            ["id", "title", "state", "factory", "team_code", "category", "state_changed_at",
+                             "days_in_state"]),
+                        ALL],
+    "logistics": [Tab("to_receive", "To receive", {"state": ["ordered"]}, ("expected_on", "asc"),
+                      ["id", "title", "state", "supplier", "team_code", "requested_by_name", "expected_on"]),
+                  Tab("to_route", "To route", {"state": ["received"]}, ("state_changed_at", "asc"),
+                      ["id", "title", "state", "team_code", "category", "location", "state_changed_at",
+                       "days_in_state"]),
+                  Tab("to_return", "On loan: to return", {"on_loan": "1", "open": "1"}, ("return_due_on", "asc"),
+                      ["id", "title", "state", "supplier", "holder_name", "location", "return_due_on"]),
                   ALL],
-    "finance": [("open_pos", "Open orders", {"state": ["ordered"]}, ("expected_on", "asc")), ALL],
+    "finance": [Tab("open_pos", "Open orders", {"state": ["ordered"]}, ("expected_on", "asc"),
+                    ["id", "title", "state", "team_code", "supplier", "requested_by_name", "expected_on", COST]),
+                ALL],
     "ops_director": DIRECTORS, "md": DIRECTORS,
     "system_admin": [ALL],
 }
 FILTER_KEYS = ("state", "team", "buyer", "supplier", "category", "season", "holder", "overdue", "open", "on_loan",
                "uninspected", "rejected")
 
-_SPEND = ("select count(*) as samples, sum(k.total_gbp) as spend from app.samples s "
+_SPEND = ("select count(k.sample_id) as samples, sum(k.total_gbp) as spend from app.samples s "
           "left join app.sample_costs k on k.sample_id = s.id where ")
 HEADLINES = {
     "buyer": (_SPEND + "s.requested_by = %(me)s and s.season_id = %(season)s", "My spend this season"),
@@ -54,45 +92,77 @@ def presets_for(role):
     return PRESETS.get(role, [ALL])
 
 
-def current_filters():
-    """The active tab and its filters, overridden by any filter given in the query string."""
-    tabs = presets_for(g.user["role"])
-    tab = next((t for t in tabs if t[0] == request.args.get("tab")), tabs[0])
-    explicit = any(k in request.args for k in FILTER_KEYS)
+def as_multidict(conditions: dict) -> MultiDict:
     args = MultiDict()
-    if not explicit:
-        for k, v in tab[2].items():
-            for item in (v if isinstance(v, list) else [v]):
-                args.add(k, item)
-    else:
-        for k in FILTER_KEYS:
-            for item in request.args.getlist(k):
-                args.add(k, item)
-    return tab, args, lists.parse_filters(args, g.user)
+    for k, v in conditions.items():
+        for item in (v if isinstance(v, list) else [v]):
+            args.add(k, item)
+    return args
+
+
+def current_filters():
+    """The active tab, the person's own filters (query string), and both parsed:
+    returns (tab, person's filters, [tab's condition, person's filters])."""
+    tabs = presets_for(g.user["role"])
+    tab = next((t for t in tabs if t.key == request.args.get("tab")), tabs[0])
+    mine = lists.parse_filters(request.args, g.user)
+    return tab, mine, [lists.parse_filters(as_multidict(tab.where), g.user), mine]
+
+
+def columns_for(conn, tab):
+    """The tab's columns, less Cost when the database shows this person no cost at all."""
+    sees_costs = conn.execute("select exists (select 1 from app.sample_costs) as yes").fetchone()["yes"]
+    return [c for c in tab.columns if c != COST or sees_costs]
 
 
 def reference(conn):
     q = lambda s: conn.execute(s).fetchall()  # noqa: E731
     return {
-        "teams": q("select id, code as name from app.teams order by code"),
-        "suppliers": q("select id, name from app.suppliers where active order by name"),
-        "categories": q("select id, name from app.categories order by name"),
-        "seasons": q("select id, code as name from app.seasons order by starts_on desc"),
-        "buyers": q("select id, full_name as name from app.staff where role in ('buyer', 'senior_buyer') "
-                    "and active order by full_name"),
+        "team": q("select id, code as name from app.teams order by code"),
+        "supplier": q("select id, name from app.suppliers where active order by name"),
+        "category": q("select id, name from app.categories order by name"),
+        "season": q("select id, code as name from app.seasons order by starts_on desc"),
+        "buyer": q("select id, full_name as name from app.staff where role in ('buyer', 'senior_buyer') "
+                   "and active order by full_name"),
+        "holder": q("select id, full_name as name from app.staff where role in ('designer', 'sales_lead', "
+                    "'sales_executive') and active order by full_name"),
     }
+
+
+SHORT_LABELS = {"state_changed_at": "Since", "return_due_on": "Due", "expected_on": "Expected"}
+FILTER_LABELS = {"state": "State", "team": "Team", "buyer": "Buyer", "supplier": "Supplier",
+                 "category": "Category", "season": "Season", "holder": "Holder", "overdue": "Overdue only",
+                 "open": "Open only", "on_loan": "On loan", "uninspected": "Not inspected", "rejected": "QC rejected"}
+
+
+def applied(mine, ref, query):
+    """The person's filters as (label, value, url without it), for the 'Filtered by' line."""
+    out = []
+    for key, value in mine.items():
+        if key == "state":
+            text = ", ".join(value)
+        elif value is True:
+            text = "yes"
+        else:
+            names = {r["id"]: r["name"] for r in ref.get(key, [])}
+            text = "me" if value == g.user["id"] and key in ("buyer", "holder") else names.get(value, str(value))
+        out.append((FILTER_LABELS[key], text, list_url(query, **{key: None, "page": None})))
+    return out
 
 
 @bp.route("/")
 @login_required
 def index():
-    tab, args, f = current_filters()
-    page = max(request.args.get("page", 1, type=int), 1)
+    tab, mine, filter_sets = current_filters()
+    page = lists.page_arg(request.args)
     with db.as_user() as conn:
-        q, params, sort, direction = lists.list_query(lists.LIST_COLUMNS, f, request.args.get("sort"),
-                                                      request.args.get("dir"), tab[3], lists.PAGE_SIZE + 1,
+        columns = columns_for(conn, tab)
+        q, params, sort, direction = lists.list_query(columns, filter_sets, request.args.get("sort"),
+                                                      request.args.get("dir"), tab.sort, lists.PAGE_SIZE,
                                                       (page - 1) * lists.PAGE_SIZE)
         rows = conn.execute(q, params).fetchall()
+        cq, cparams = lists.count_query(filter_sets)
+        total = conn.execute(cq, cparams).fetchone()["n"]
         ref = reference(conn)
         headline = None
         if g.user["role"] in HEADLINES:
@@ -103,44 +173,49 @@ def index():
                 headline = dict(conn.execute(sql_text, {"team": g.user["team_id"], "me": g.user["id"],
                                                         "season": season["id"]}).fetchone(), label=label)
     query = request.args.to_dict(flat=False)
-    return render_template("dashboard/index.html", rows=rows[:lists.PAGE_SIZE], has_next=len(rows) > lists.PAGE_SIZE,
-                           page=page, tabs=presets_for(g.user["role"]), tab=tab, filters=f, args=args,
-                           columns=lists.LIST_COLUMNS, labels=lists.COLUMNS, sort=sort, direction=direction,
-                           ref=ref, states=lists.STATES, query=query, headline=headline)
+    capped = total > lists.COUNT_CAP
+    pages = max(1, -(-min(total, lists.COUNT_CAP) // lists.PAGE_SIZE))
+    key_date = next((c for c in columns if c in lists.DATE_COLUMNS), None)
+    return render_template("dashboard/index.html", rows=rows, page=page, pages=pages, total=total, capped=capped,
+                           has_next=page < pages or (capped and len(rows) == lists.PAGE_SIZE),
+                           tabs=presets_for(g.user["role"]), tab=tab, filters=mine, applied=applied(mine, ref, query),
+                           columns=columns, labels=lists.COLUMNS, sort=sort, direction=direction, key_date=key_date,
+                           ref=ref, states=lists.DISPLAY_STATES, query=query, headline=headline,
+                           count_cap=lists.COUNT_CAP, short_labels=SHORT_LABELS)
 
 
 @bp.route("/export.csv")
 @login_required
 def export_csv():
-    tab, _, f = current_filters()
+    tab, _, filter_sets = current_filters()
     user = dict(g.user)
     sort, direction = request.args.get("sort"), request.args.get("dir")
 
     def generate():
         with db.as_user(user["id"], user["role"]) as conn:
-            q, params, *_ = lists.list_query(lists.EXPORT_COLUMNS, f, sort, direction, tab[3])
+            q, params, *_ = lists.list_query(lists.EXPORT_COLUMNS, filter_sets, sort, direction, tab.sort)
             with conn.cursor(name="export", row_factory=tuple_row) as cur:
                 cur.itersize = 2000
                 cur.execute(q, params)
                 rows = (r[:len(lists.EXPORT_COLUMNS)] for r in cur)
-                yield from lists.csv_lines([lists.COLUMNS[c][0] for c in lists.EXPORT_COLUMNS], rows)
+                yield from lists.csv_lines([lists.EXPORT_LABELS[c] for c in lists.EXPORT_COLUMNS], rows)
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="samples-{tab[0]}-{stamp}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="samples-{tab.key}-{stamp}.csv"'})
 
 
 @bp.route("/export.xlsx")
 @login_required
 def export_xlsx():
     from openpyxl import Workbook
-    tab, _, f = current_filters()
+    tab, _, filter_sets = current_filters()
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Samples")
-    ws.append([lists.COLUMNS[c][0] for c in lists.EXPORT_COLUMNS])
+    ws.append([lists.EXPORT_LABELS[c] for c in lists.EXPORT_COLUMNS])
     with db.as_user() as conn:
-        q, params, *_ = lists.list_query(lists.EXPORT_COLUMNS, f, request.args.get("sort"), request.args.get("dir"),
-                                         tab[3], limit=1_048_575)
+        q, params, *_ = lists.list_query(lists.EXPORT_COLUMNS, filter_sets, request.args.get("sort"),
+                                         request.args.get("dir"), tab.sort, limit=1_048_575)
         with conn.cursor(name="export_xlsx", row_factory=tuple_row) as cur:
             cur.itersize = 2000
             cur.execute(q, params)
@@ -151,12 +226,14 @@ def export_xlsx():
     out.seek(0)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     as_attachment=True, download_name=f"samples-{tab[0]}-{stamp}.xlsx")
+                     as_attachment=True, download_name=f"samples-{tab.key}-{stamp}.xlsx")
 
 
 def xlsx_value(v):
     if isinstance(v, Decimal):
         return float(v)
+    if isinstance(v, datetime) and v.tzinfo is not None:
+        return v.astimezone(timezone.utc).replace(tzinfo=None)  # Excel has no time zones
     if isinstance(v, str) and v[:1] == "=":
         return "'" + v  # never a formula
     return v

@@ -1,12 +1,13 @@
 """The sample page and everything done from it: lifecycle actions, comments, photos,
 the printable tag. The database decides what is visible and allowed; a refusal
 comes back as its own message and is shown with the form kept."""
+import os
 from datetime import date, timedelta
 from io import BytesIO
 
 import psycopg
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file,
-                   url_for)
+                   session, url_for)
 
 from .. import images
 from ..roles import STATES
@@ -159,18 +160,55 @@ def choices(conn, kinds):
     return out
 
 
+# what a person reads after an action went through
+DONE = {"order": "ordered", "withdraw": "withdrawn (request cancelled)", "receive": "received",
+        "hand_to_design": "handed to design", "hand_to_sales": "handed to sales",
+        "send_to_factory": "sent to the factory", "return_from_factory": "back from the factory",
+        "return_to_supplier": "returned to the supplier", "approve_for_production": "approved for production",
+        "cut_for_production": "cut for production", "inspect": "inspected: result recorded",
+        "override": "moved by override"}
+RETRY_KEY = "retry"
+MAX_KEPT = 2000  # characters of form values kept through the redirect (the session is a cookie)
+
+
+def keep_form(kind: str, key, form) -> None:
+    """Remember a refused form's values for the next page (post/redirect/get)."""
+    values, room = {}, MAX_KEPT
+    for name, value in form.items():
+        if name == "csrf":
+            continue
+        values[name] = value[:room]
+        room -= len(values[name])
+    session[RETRY_KEY] = {"kind": kind, "key": key, "values": values}
+
+
+def kept_form(kind: str, key):
+    """The refused form's values, once, if they belong to this page."""
+    kept = session.pop(RETRY_KEY, None)
+    if kept and kept.get("kind") == kind and kept.get("key") == key:
+        return kept["values"]
+    return None
+
+
 @bp.route("/<int:sample_id>")
 @login_required
 def detail(sample_id):
+    kept = kept_form("action", sample_id)
     with db.as_user() as conn:
         data = with_choices(conn, page_data(conn, sample_id))
-    return render_template("samples/detail.html", forms=ACTIONS, failed=None, values={}, today=date.today(),
-                           **data)
+    failed = kept.pop("_action", None) if kept else None
+    return render_template("samples/detail.html", forms=ACTIONS, failed=failed, values=kept or {},
+                           today=date.today(), **data)
 
 
-@bp.route("/<int:sample_id>/act/<action>", methods=("POST",))
+@bp.route("/<int:sample_id>/act/<action>", methods=("GET", "POST"))
 @login_required
 def act(sample_id, action):
+    """Every outcome ends in a redirect to the sample page (post/redirect/get): a reload
+    never resubmits, and a refusal comes back as a message with the form as it was."""
+    back = redirect(url_for("samples.detail", sample_id=sample_id), code=303)
+    if request.method == "GET":  # an action URL typed or reloaded: show the sample instead
+        return back
     if action not in ACTIONS:
         abort(404)
     sql_text, fields = ACTIONS[action]
@@ -182,12 +220,10 @@ def act(sample_id, action):
             conn.execute(sql_text, params)
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
-        with db.as_user() as conn:
-            data = with_choices(conn, page_data(conn, sample_id))
-        return render_template("samples/detail.html", forms=ACTIONS, failed=action, values=request.form,
-                               today=date.today(), **data), 422
-    flash("Done: " + action.replace("_", " ") + ".", "ok")
-    return redirect(url_for("samples.detail", sample_id=sample_id))
+        keep_form("action", sample_id, {**request.form, "_action": action})
+        return back
+    flash(f"Sample {sample_id} {DONE.get(action, action.replace('_', ' ') + ': done')}.", "ok")
+    return back
 
 
 @bp.route("/<int:sample_id>/comments", methods=("POST",))
@@ -259,24 +295,68 @@ def photo(photo_id, size=None):
     return resp
 
 
+def public_url() -> str:
+    """The base URL a phone reaches the tracker on: PUBLIC_URL (config or environment),
+    else the URL this request came in on."""
+    base = current_app.config.get("PUBLIC_URL") or os.environ.get("PUBLIC_URL") or request.host_url
+    return base.rstrip("/")
+
+
+def sample_link(sample_id: int) -> str:
+    return public_url() + url_for("samples.detail", sample_id=sample_id)
+
+
+MAX_LABELS = 200
+LAYOUTS = {"sheet": "an A4 sheet of tags", "single": "one tag per page"}
+
+
+def labels_pdf(samples, layout: str) -> bytes:
+    import segno
+    from weasyprint import HTML
+    tags = []
+    for s in samples:
+        link = sample_link(s["id"])
+        tags.append({"s": s, "link": link, "qr": segno.make(link, error="m").svg_data_uri(scale=4, border=1)})
+    html = render_template("samples/label.html", tags=tags, layout=layout)
+    return HTML(string=html, base_url=request.host_url).write_pdf()
+
+
 @bp.route("/<int:sample_id>/label.pdf")
 @login_required
 def label(sample_id):
-    import segno
-    from weasyprint import HTML
     with db.as_user() as conn:
         s = load(conn, sample_id)
-    link = url_for("samples.detail", sample_id=sample_id, _external=True)
-    qr = segno.make(link, error="m").svg_data_uri(scale=4, border=1)
-    html = render_template("samples/label.html", s=s, qr=qr, link=link)
-    pdf = HTML(string=html, base_url=request.host_url).write_pdf()
-    return send_file(BytesIO(pdf), mimetype="application/pdf", download_name=f"sample-{sample_id}-tag.pdf")
+    return send_file(BytesIO(labels_pdf([s], "single")), mimetype="application/pdf",
+                     download_name=f"sample-{sample_id}-tag.pdf")
+
+
+@bp.route("/labels.pdf")
+@login_required
+def labels():
+    """Tags for many samples at once (the rows ticked on a list): an A4 sheet or one per page.
+    RLS decides which of them this person can print; the others are simply not there."""
+    raw = request.args.getlist("id")
+    if not raw:
+        abort(400, "Tick at least one sample in the list, then print its tag.")
+    if len(raw) > MAX_LABELS:
+        abort(400, f"At most {MAX_LABELS} tags at once.")
+    if not all(x.isascii() and x.isdigit() and len(x) <= 18 for x in raw):
+        abort(400, "Sample numbers are whole numbers.")
+    layout = request.args.get("layout", "sheet")
+    if layout not in LAYOUTS:
+        abort(400, "Choose an A4 sheet or one tag per page.")
+    ids = sorted({int(x) for x in raw})
+    with db.as_user() as conn:
+        rows = conn.execute("select * from app.sample_overview where id = any(%s) order by id", (ids,)).fetchall()
+    if not rows:
+        abort(404)
+    return send_file(BytesIO(labels_pdf(rows, layout)), mimetype="application/pdf",
+                     download_name=f"sample-tags-{len(rows)}.pdf")
 
 
 @bp.route("/new", methods=("GET", "POST"))
 @login_required
 def new():
-    values = request.form if request.method == "POST" else {}
     with db.as_user() as conn:
         ref = {
             "categories": conn.execute("select id, name from app.categories order by name").fetchall(),
@@ -285,6 +365,7 @@ def new():
             "suppliers": conn.execute("select id, name from app.suppliers where active order by name").fetchall(),
         }
     if request.method == "POST":
+        values = request.form
         try:
             with db.as_user() as conn:
                 sid = conn.execute(
@@ -295,11 +376,12 @@ def new():
                      form_value("text", values.get("style_code")), values.get("on_loan") == "on",
                      form_value("text", values.get("note")))).fetchone()["request_sample"]
             flash(f"Sample {sid} requested.", "ok")
-            return redirect(url_for("samples.detail", sample_id=sid))
+            return redirect(url_for("samples.detail", sample_id=sid), code=303)
         except psycopg.Error as exc:
             flash(friendly(exc), "error")
-            return render_template("samples/new.html", values=values, ref=ref), 422
-    return render_template("samples/new.html", values=values, ref=ref)
+            keep_form("new", None, values)
+            return redirect(url_for("samples.new"), code=303)
+    return render_template("samples/new.html", values=kept_form("new", None) or {}, ref=ref)
 
 
 @bp.app_template_filter("since")
