@@ -346,3 +346,22 @@ def test_two_admins_editing_the_same_person_do_not_lose_a_write(app, db):
     assert r.status_code == 409 and b"Someone changed this person" in r.data
     assert one(db, "select full_name from app.staff where id = %s", qc) == name + " (QC lead)"
     db.execute("update app.staff set full_name = %s where id = %s", (name, qc))
+
+
+def test_hand_to_design_offers_only_valid_holders(app, db):
+    """Issue 10, item 6: logistics was offered "me" (refused: logistics cannot hold a
+    sample); a designer saw both "me" and their own name. The database's holder_choices
+    decides: designers only, the designer themselves once and first."""
+    import re
+    sid = db.execute("select min(id) from app.samples where state = 'received' and not qc_rejected").fetchone()[0]
+    designers = {r[0] for r in db.execute("select full_name from app.staff where role = 'designer' and active")}
+    for role in ("logistics", "designer"):
+        page = client_for(app, role).get(f"/samples/{sid}").get_data(as_text=True)
+        form = page[page.index('id="hand_to_design-holder"'):]
+        form = form[:form.index("</select>")]
+        names = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', form)
+        assert ">me<" not in form
+        assert names, role
+        assert {n.rsplit(" (", 1)[0] for n in names} == designers, role
+        if role == "designer":
+            assert names[0].endswith("(you)") and sum(n.endswith("(you)") for n in names) == 1

@@ -34,10 +34,10 @@ ACTIONS = {
                  ("note", "Note", "text", False)]),
     "hand_to_design": ("select app.hand_to_design(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
                        "p_note => %(note)s)",
-                       [("holder", "Designer", "designer", False), ("note", "Note", "text", False)]),
+                       [("holder", "Designer", "designer", True), ("note", "Note", "text", False)]),
     "hand_to_sales": ("select app.hand_to_sales(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
                       "p_note => %(note)s)",
-                      [("holder", "Sales person", "sales", False), ("note", "Note", "text", False)]),
+                      [("holder", "Sales person", "sales", True), ("note", "Note", "text", False)]),
     "send_to_factory": ("select app.send_to_factory(p_sample_id => %(sid)s, p_factory_id => %(factory)s, "
                         "p_note => %(note)s)",
                         [("factory", "Factory", "factory", True), ("note", "Note", "text", False)]),
@@ -132,8 +132,18 @@ def page_data(conn, sample_id):
 def with_choices(conn, data):
     """Option lists for the forms of the actions this person may take now, and no others."""
     kinds = {kind for a in data["actions"] for _, _, kind, _ in ACTIONS.get(a["action"], ("", []))[1]}
-    data["choices"] = choices(conn, kinds)
+    data["choices"] = choices(conn, kinds - set(HOLDER_ACTIONS))
+    # whom this person may hand the sample to: the database says (the person first when they can hold it)
+    for kind, action in HOLDER_ACTIONS.items():
+        if kind in kinds:
+            data["choices"][kind] = conn.execute(
+                "select id, full_name || case when id = app.current_staff_id() then ' (you)' "
+                "else ' (' || replace(role::text, '_', ' ') || ')' end as name "
+                "from app.holder_choices(%s, %s)", (data["s"]["id"], action)).fetchall()
     return data
+
+
+HOLDER_ACTIONS = {"designer": "hand_to_design", "sales": "hand_to_sales"}
 
 
 CHOICE_SQL = {
@@ -141,9 +151,6 @@ CHOICE_SQL = {
     "currency": "select code as id, code || ' - ' || name as name from app.currencies order by code",
     "location": "select id, code || ' - ' || name as name from app.locations order by code",
     "factory": "select id, name from app.factories where active order by name",
-    "designer": "select id, full_name as name from app.staff where role = 'designer' and active order by 2",
-    "sales": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
-              "where role in ('sales_lead', 'sales_executive') and active order by 2"),
     "holder": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
                "where role in ('designer', 'sales_lead', 'sales_executive') and active order by 2"),
 }
@@ -166,7 +173,7 @@ DONE = {"order": "ordered", "withdraw": "withdrawn (request cancelled)", "receiv
         "send_to_factory": "sent to the factory", "return_from_factory": "back from the factory",
         "return_to_supplier": "returned to the supplier", "approve_for_production": "approved for production",
         "cut_for_production": "cut for production", "inspect": "inspected: result recorded",
-        "override": "moved by override"}
+        "override": "moved by override", "hand_back": "back in the sample room", "buy_out": "bought out"}
 RETRY_KEY = "retry"
 MAX_KEPT = 2000  # characters of form values kept through the redirect (the session is a cookie)
 
