@@ -41,11 +41,13 @@ def test_personal_login_sees_what_the_web_persona_sees(analyst):
 def test_personal_login_cannot_become_someone_else(analyst):
     db, login = analyst
     md = db.execute("select id from app.staff where email = 'md@example.com'").fetchone()[0]
+    md_session = db.execute("select app_private.start_session(%s)", (md,)).fetchone()[0]
+    db.commit()
     with psycopg.connect(_url(db.info.dbname, login)) as direct:
         mine = counts(direct)
         me = direct.execute("select app.current_staff_id()").fetchone()[0]
-        # 1. writing the web app's setting changes nothing
-        direct.execute("select set_config('tracker.staff_id', %s, false)", (str(md),))
+        # 1. writing the web app's setting, even with the MD's live session token, changes nothing
+        direct.execute("select set_config('tracker.session', %s, false)", (md_session,))
         assert direct.execute("select app.current_staff_id()").fetchone()[0] == me
         assert counts(direct) == mine
         # 2. switching to a role it is not a member of is refused
@@ -121,7 +123,7 @@ def test_staff_roles_cannot_grant_logins(conn, role):
 # every SECURITY DEFINER function, reviewed: none of them returns rows a caller's policies hide
 REVIEWED_DEFINERS = {
     "app.current_staff_id()", "app.current_staff_role()", "app.current_team_id()", "app.clock()",
-    "app_private.lookup_login(text)", "app_private.require_staff()", "app_private.lock_sample(bigint,app.staff)",
+    "app_private.require_staff()", "app_private.lock_sample(bigint,app.staff)",
     "app_private.check_rule(app.samples,text,app.staff)",
     "app_private.apply_change(app.samples,text,app.sample_state,jsonb,app.staff,text,jsonb,boolean)",
     "app_private.request_sample(text,integer,integer,integer,text,boolean,text)",
@@ -133,9 +135,13 @@ REVIEWED_DEFINERS = {
     "app_private.record_inspection(bigint,app.qc_result,text,text)",
     "app_private.override_state(bigint,app.sample_state,text)",
     "audit.record_change()", "audit.verify_chain()",
-    "app_private.set_sample_search()", "app_private.login_allowed(text)", "app_private.record_login_failure(text)",
-    "app_private.clear_login_failures(text)", "app_private.create_invite(bigint)",
-    "app_private.accept_invite(text,text)",
+    "app_private.set_sample_search()", "app_private.accept_invite(text,text)",
+    # sign-in, sessions, invitations, resets (sql/functions/060_web.sql, 061_web_sessions.sql)
+    "app_private.begin_sign_in(text,inet,text)", "app_private.finish_sign_in(bigint,boolean,interval,text,text)",
+    "app_private.start_session(bigint,interval,inet,text)", "app_private.resume_session(text)",
+    "app_private.end_sessions(bigint,text)", "app.end_session()", "app_private.end_sessions_on_staff_change()",
+    "app_private.end_sessions_on_password_change()", "app_private.require_credentials_admin(bigint,text)",
+    "app.create_invite(bigint)", "app.reset_password(bigint)",
 }
 
 
@@ -156,8 +162,7 @@ def test_definers_returning_rows_are_not_executable_by_staff(conn):
           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
          where n.nspname in ('app', 'app_private', 'audit') and p.prosecdef and p.proretset""").fetchall()
     assert [(name, [r for r in who if r not in ("tracker_owner", "audit_owner")]) for name, who in rows] == \
-        [("app_private.lookup_login(text)", ["authenticator"]),
-         ("audit.verify_chain()", ["md", "ops_director", "system_admin"])]
+        [("audit.verify_chain()", ["md", "ops_director", "system_admin"])]
 
 
 def test_definer_visibility_predicate_equals_the_samples_policies(conn):
