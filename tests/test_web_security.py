@@ -488,3 +488,23 @@ def test_404_405_and_500_are_pages_of_the_site_without_a_trace(app):
         assert c.get("/auth/logout").headers.get("Allow")  # 405 still says what is allowed
     finally:
         boom_app.extensions["pool"].close()
+
+
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(app, db):
+    """X-Forwarded-For is the client's address for the sign-in limits only with TRUSTED_PROXIES;
+    otherwise anyone could spread guesses over invented addresses."""
+    def last_addr():
+        return one(db, "select host(client_addr) from app_private.login_attempts where email = 'xff@example.com' "
+                       "order by id desc limit 1")
+    headers = {"X-Forwarded-For": "203.0.113.77"}
+    c = app.test_client()
+    c.post("/auth/login", data={"email": "xff@example.com", "password": "x", "csrf": csrf(c)}, headers=headers)
+    assert last_addr() == "127.0.0.1"
+    proxied = create_app({"TESTING": True, "SECRET_KEY": "x", "APP_DATABASE_URL": app.config["APP_DATABASE_URL"],
+                          "TRUSTED_PROXIES": 1})
+    try:
+        c = proxied.test_client()
+        c.post("/auth/login", data={"email": "xff@example.com", "password": "x", "csrf": csrf(c)}, headers=headers)
+        assert last_addr() == "203.0.113.77"
+    finally:
+        proxied.extensions["pool"].close()
