@@ -11,15 +11,16 @@ SQL = "select id, state, location, holder_name, factory from app.sample_overview
 
 
 def run(ctx):
-    me, role, _ = ctx.persona("logistics@example.com")
+    _, role, _ = ctx.persona("logistics@example.com")
+    token = ctx.session("logistics@example.com")
     rng = random.Random(4421)
     ids = [1000 + rng.randint(1, ctx.samples) for _ in range(ctx.repeats * 5 + 20)]
     it_a, it_b = iter(ids), iter(ids)
     with psycopg.connect(ctx.app_url) as app, psycopg.connect(ctx.url) as owner:
         def ours():
             with app.transaction():
-                app.execute("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true)",
-                            (role, str(me)))
+                app.execute("select set_config('role', %s, true), set_config('tracker.session', %s, true)",
+                            (role, token))
                 assert app.execute(SQL, (next(it_a),)).fetchone()
 
         def base():

@@ -37,8 +37,8 @@ def run(ctx):
             psycopg.connect(ctx.url, row_factory=tuple_row, autocommit=True) as owner:
         # the persona is set once for the session, so the timing isolates what RLS adds to the
         # query itself (the web app's per-request transaction cost is measured by bench_lookup)
-        app.execute("select set_config('role', %s, false), set_config('tracker.staff_id', %s, false)",
-                    (role, str(me)))
+        app.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)",
+                    (role, ctx.session("buyer@example.com")))
         app.commit()
         app.autocommit = True
 

@@ -77,7 +77,8 @@ def run(ctx):
     sales_exec, _, _ = ctx.persona("sales_executive@example.com")
     fmt = {"pool": POOL, "sales": sales_exec, "designer": designer, "actor": sales_lead}
     ours = pgbench(ctx.app_url, OURS.format(**fmt), clients, ctx.duration,
-                   options=f"-c role=sales_lead -c tracker.staff_id={sales_lead}", user="authenticator") * 2
+                   options=f"-c role=sales_lead -c tracker.session={ctx.session('sales_lead@example.com')}",
+                   user="authenticator") * 2
     bare = pgbench(ctx.url, BARE.format(**fmt), clients, ctx.duration) * 2
     simple = pgbench(ensure_pgbench_tables(ctx), "", clients, ctx.duration, builtin="simple-update")
     with psycopg.connect(ctx.url) as c:

@@ -12,10 +12,9 @@ from .common import Result, percentile, summary
 
 
 def client(app, ctx, role):
-    staff_id, staff_role, _ = ctx.persona(f"{role}@example.com")
     c = app.test_client()
     with c.session_transaction() as s:
-        s["staff_id"], s["role"] = staff_id, staff_role
+        s["token"] = ctx.session(f"{role}@example.com")
     return c
 
 

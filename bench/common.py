@@ -55,6 +55,15 @@ class Context:
             raise RuntimeError(f"no staff {email} in {self.dbname}")
         return row
 
+    def session(self, email: str) -> str:
+        """A web session token of that person (what the web app puts into tracker.session)."""
+        with psycopg.connect(self.url) as c:
+            row = c.execute("select app_private.start_session(id, interval '1 day') from app.staff where email = %s",
+                            (email,)).fetchone()
+        if row is None:
+            raise RuntimeError(f"no staff {email} in {self.dbname}")
+        return row[0]
+
 
 def percentile(values, p):
     values = sorted(values)

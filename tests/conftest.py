@@ -2,7 +2,8 @@
 pytest-postgresql's postgresql_noproc against the project's own cluster, then
   * `conn`     - a connection to one shared clone, each test in a transaction that is rolled back;
   * `fresh_db` - a brand-new clone per test, for tests that must commit (concurrency, tampering).
-Personas act exactly like the web app: session user authenticator, SET ROLE, tracker.staff_id."""
+Personas act exactly like the web app: session user authenticator, SET ROLE, and a web
+session token in tracker.session (see act_as)."""
 from datetime import date
 
 import psycopg
@@ -26,10 +27,18 @@ def _url(dbname: str, user: str | None = None) -> str:
     return make_conninfo(**params)
 
 
+# staff id -> web session token, made once per run in the template database, so the
+# same token is valid in every clone (shared, fresh_db, the web tests' databases)
+SESSIONS: dict[int, str] = {}
+
+
 def build_template(host, port, user, dbname, password=None, **_):
     url = _url(dbname)
     migrate(url)
     load_demo(url, quiet=True)
+    with psycopg.connect(url) as c:
+        SESSIONS.update(c.execute("select id, app_private.start_session(id, interval '1 day') "
+                                  "from app.staff where active").fetchall())
 
 
 postgresql_noproc = factories.postgresql_noproc(
@@ -87,15 +96,27 @@ class Staff:
         return {"id": row[0], "role": row[1], "team_id": row[2], "email": row[3]}
 
 
+# the persona's cached session if it is still open in this transaction's view, else a
+# new one made in the transaction (a person created by the test, or whose sessions
+# the test ended by deactivating them or changing their role or password)
+PERSONA_SESSION = """
+select set_config('tracker.session', case
+         when exists (select 1 from app_private.web_sessions
+                       where token_hash = sha256(convert_to(%(token)s, 'UTF8')) and ended_at is null
+                         and expires_at > now())
+         then %(token)s
+         else app_private.start_session(%(id)s) end, true)"""
+
+
 def act_as(conn: psycopg.Connection, who: dict | None):
     """Switch the current transaction to a persona (None: back to the superuser)."""
     conn.execute("reset role")
     conn.execute("set local session authorization default")
     if who is None:
         return
+    conn.execute(PERSONA_SESSION, {"token": SESSIONS.get(who["id"]), "id": who["id"]})
     conn.execute("set local session authorization authenticator")
-    conn.execute("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true)",
-                 (who["role"], str(who["id"])))
+    conn.execute("select set_config('role', %s, true)", (who["role"],))
 
 
 @pytest.fixture

@@ -58,8 +58,7 @@ def test_app_private_grants_nothing_to_staff(conn):
     granted = conn.execute(
         """select n.nspname, r.rolname from pg_namespace n, aclexplode(n.nspacl) a join pg_roles r on r.oid = a.grantee
             where n.nspname = 'app_private' and r.rolname = any(%s)""", (ROLES,)).fetchall()
-    # NOTE: system_admin's USAGE is for app_private.create_invite until it moves to app (issue 9, part C)
-    assert {r for _, r in granted} <= {"system_admin"}
+    assert granted == []
 
 
 # ---------------------------------------------------------------- (b) no row-typed parameter
@@ -79,7 +78,7 @@ def test_no_executable_function_takes_a_row(conn):
 
 # ---------------------------------------------------------------- (c) definers derive identity
 IDENTITY_MARKERS = ("app_private.perform_action(", "app_private.require_staff()", "app.current_staff_id()",
-                    "session_user")
+                    "app_private.require_credentials_admin(", "current_setting('tracker.session'", "session_user")
 
 
 def test_every_executable_definer_finds_the_caller_from_the_session(conn):

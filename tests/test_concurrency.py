@@ -10,12 +10,16 @@ from helpers import Lifecycle
 
 
 def persona(conn, email):
-    return conn.execute("select id, role::text from app.staff where email = %s", (email,)).fetchone()
+    """(session token, role) of a new, committed web session of that person."""
+    row = conn.execute("select app_private.start_session(id), role::text from app.staff where email = %s",
+                       (email,)).fetchone()
+    conn.commit()
+    return row
 
 
-def connect_as(url, staff_id, role):
+def connect_as(url, token, role):
     c = psycopg.connect(url)
-    c.execute("select set_config('role', %s, false), set_config('tracker.staff_id', %s, false)", (role, str(staff_id)))
+    c.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)", (role, token))
     c.commit()
     return c
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import _url
+from conftest import _url, act_as
 from tracker.demo import demo_password
 from tracker.roles import ROLES
 from tracker.web import create_app
@@ -86,12 +86,9 @@ def as_person(db, role, sql, params=()):
     """Rows of `sql` as the demo persona of `role`, the way the web app connects (RLS applies)."""
     with db.transaction():
         me = db.execute("select id, team_id from app.staff where email = %s", (f"{role}@example.com",)).fetchone()
-        db.execute("set local session authorization authenticator")
-        db.execute("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true)",
-                   (role, str(me[0])))
+        act_as(db, {"id": me[0], "role": role})
         rows = db.execute(sql, {"me": me[0], "team": me[1], **dict(params)}).fetchall()
-        db.execute("reset role")
-        db.execute("reset session authorization")
+        act_as(db, None)
     return rows
 
 

@@ -45,11 +45,13 @@ def test_personal_login_sees_what_the_web_persona_sees(analyst):
 def test_personal_login_cannot_become_someone_else(analyst):
     db, login = analyst
     md = db.execute("select id from app.staff where email = 'md@example.com'").fetchone()[0]
+    md_session = db.execute("select app_private.start_session(%s)", (md,)).fetchone()[0]
+    db.commit()
     with psycopg.connect(_url(db.info.dbname, login)) as direct:
         mine = counts(direct)
         me = direct.execute("select app.current_staff_id()").fetchone()[0]
-        # 1. writing the web app's setting changes nothing
-        direct.execute("select set_config('tracker.staff_id', %s, false)", (str(md),))
+        # 1. writing the web app's setting, even with the MD's live session token, changes nothing
+        direct.execute("select set_config('tracker.session', %s, false)", (md_session,))
         assert direct.execute("select app.current_staff_id()").fetchone()[0] == me
         assert counts(direct) == mine
         # 2. switching to a role it is not a member of is refused

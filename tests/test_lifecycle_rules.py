@@ -276,12 +276,13 @@ def test_staff_id_for_a_different_role_is_no_identity(lc, conn):
 
 def test_direct_login_cannot_become_someone_else_with_the_guc(conn):
     """A personal login that is a member of logistics but has no staff row gets no identity,
-    whatever it writes into tracker.staff_id."""
+    whatever it writes into tracker.session (here: the MD's live session token)."""
     conn.execute("create role test_intruder login")
     conn.execute("grant logistics to test_intruder")
     md_id = conn.execute("select id from app.staff where email = 'md@example.com'").fetchone()[0]
+    md_session = conn.execute("select app_private.start_session(%s)", (md_id,)).fetchone()[0]
     conn.execute("set local session authorization test_intruder")
-    conn.execute("select set_config('tracker.staff_id', %s, true)", (str(md_id),))
+    conn.execute("select set_config('tracker.session', %s, true)", (md_session,))
     assert conn.execute("select app.current_staff_id()").fetchone()[0] is None
     conn.execute("set local session authorization default")
 

@@ -6,7 +6,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import _url, act_as
+from conftest import _url, act_as  # noqa: F401
 
 
 def removed_by_filter(plan: dict) -> int:
@@ -74,6 +74,7 @@ def test_an_analyst_who_walks_away_cannot_block_the_web_apps_writes(fresh_db):
                                   "(select min(id) from app.locations)").fetchone()
     ordered = db.execute("select min(id) from app.samples where state = 'ordered'").fetchone()[0]
     logistics = db.execute("select id from app.staff where email = 'logistics@example.com'").fetchone()[0]
+    token = db.execute("select app_private.start_session(%s)", (logistics,)).fetchone()[0]
     db.commit()
     analyst = psycopg.connect(_url(db.info.dbname, login))
     try:
@@ -81,9 +82,9 @@ def test_an_analyst_who_walks_away_cannot_block_the_web_apps_writes(fresh_db):
         # ... and walks away with the transaction open
         with psycopg.connect(_url(db.info.dbname, "authenticator")) as web:
             assert web.execute("show lock_timeout").fetchone()[0] == "5s"
-            act_as(web, None)
-            web.execute("select set_config('role', 'logistics', true), set_config('tracker.staff_id', %s, true)",
-                        (str(logistics),))
+            web.execute("select set_config('role', 'logistics', true), set_config('tracker.session', %s, true)",
+                        (token,))
+            assert web.execute("select app.current_staff_id()").fetchone()[0] == logistics
             started = time.monotonic()
             with pytest.raises(psycopg.Error) as err:
                 web.execute("select app.receive_sample(%s, %s)", (ordered, location))

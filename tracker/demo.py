@@ -134,11 +134,14 @@ class Loader:
         self.people = {}
         for sid, role, team in self.q("select id, role::text, team_id from app.staff where active order by id"):
             self.people.setdefault(role, []).append((sid, team))
+        # the loader acts like the web app: through a session of each person (ended when it is done)
+        self.sessions = dict(self.q("select id, app_private.start_session(id, interval '1 hour') "
+                                    "from app.staff where active").fetchall())
 
     # ---------------------------------------------------------------- lifecycle
     def act(self, role, staff_id, at: datetime):
-        self.q("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true), "
-               "set_config('tracker.demo_now', %s, true)", (role, str(staff_id), at.isoformat()))
+        self.q("select set_config('role', %s, true), set_config('tracker.session', %s, true), "
+               "set_config('tracker.demo_now', %s, true)", (role, self.sessions[staff_id], at.isoformat()))
 
     def pick(self, role, team=None):
         choices = [p for p in self.people[role] if team is None or p[1] == team]
@@ -295,6 +298,8 @@ def load_demo(url: str, quiet: bool = False, today: date | None = None, samples:
         loader.samples(samples)
         conn.execute("reset session authorization")
         conn.execute("delete from app_private.demo_clock")
+        conn.execute("delete from app_private.web_sessions where token_hash = any(select sha256(convert_to(t, 'UTF8')) "
+                     "from unnest(%s::text[]) t)", (list(loader.sessions.values()),))
     if not quiet:
         print_logins()
     return True

@@ -3,26 +3,32 @@ set local role tracker_owner;
 
 create or replace function app.current_staff_id() returns bigint
 language plpgsql stable security definer
-set search_path = pg_catalog, app, pg_temp
+set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
-  v_setting text := current_setting('tracker.staff_id', true);
+  v_token text;
   v_id bigint;
 begin
   if session_user::text = 'authenticator' then
-    -- the web app: trust the transaction-local setting, but only for an active
-    -- staff member whose role is the role the app switched to
-    if v_setting !~ '^[0-9]{1,18}$' then
+    -- the web app: identity comes only from a session token in the transaction-local
+    -- setting tracker.session, looked up by its hash: unexpired, not ended, the person
+    -- active, and their role = the role at sign-in = the role the app switched to
+    v_token := current_setting('tracker.session', true);
+    if v_token is null or v_token !~ '^[0-9a-f]{64}$' then
       return null;
     end if;
-    select s.id into v_id
-      from app.staff s
-     where s.id = v_setting::bigint
+    select w.staff_id into v_id
+      from app_private.web_sessions w
+      join app.staff s on s.id = w.staff_id
+     where w.token_hash = sha256(convert_to(v_token, 'UTF8'))
+       and w.ended_at is null
+       and w.expires_at > now()
        and s.active
-       and s.role::text = current_setting('role');
+       and s.role = w.role
+       and w.role::text = current_setting('role');
     return v_id;
   end if;
-  -- any other login (analyst, DBA): resolved from the login itself; the GUC is ignored
+  -- any other login (analyst, DBA): resolved from the login itself; settings are ignored
   select s.id into v_id
     from app.staff s
    where s.login_role = session_user
@@ -31,7 +37,7 @@ begin
   return v_id;
 end
 $$;
-comment on function app.current_staff_id() is 'The staff id behind this session, or null. Cannot be spoofed by setting tracker.staff_id from a direct login.';
+comment on function app.current_staff_id() is 'The staff id behind this session, or null. The web app (authenticator) is identified only by a live session token in tracker.session; other logins by session_user. No setting makes a direct login someone else.';
 
 -- plpgsql rather than sql: a SQL function that is not inlined is planned on every
 -- call, which policies (one call per query) would pay each time
@@ -70,18 +76,6 @@ as $$
               else now() end
 $$;
 comment on function app.clock() is 'now(), except while the demo loader back-dates events (app_private.demo_clock holds a row).';
-
-create or replace function app_private.lookup_login(p_email text)
-returns table (staff_id bigint, role app.staff_role, active boolean, password_hash text)
-language sql stable security definer
-set search_path = pg_catalog, app, app_private, pg_temp
-as $$
-  select s.id, s.role, s.active, c.password_hash
-    from app.staff s
-    left join app_private.staff_credentials c on c.staff_id = s.id
-   where lower(s.email) = lower(btrim(p_email))
-$$;
-comment on function app_private.lookup_login(text) is 'Sign-in lookup for the web app (authenticator only): the staff row and its password hash for an email.';
 
 -- the audit trigger (running as audit_owner) records who made each change
 grant usage on schema app to audit_owner;

@@ -16,6 +16,20 @@ $$;
 comment on function audit.link_hash(bytea, bigint, timestamptz, bigint, bigint, text, text, text, text, text, jsonb, jsonb)
   is 'sha256(previous hash || canonical text of one audit row): one link of the chain.';
 
+create or replace function audit.redact_secrets(p_row jsonb, p_before jsonb) returns jsonb
+language sql immutable parallel safe
+as $$
+  -- each secret column becomes a marker: 'set', 'changed' (set, to another value than
+  -- before) or 'cleared' (was set, now null); null stays null
+  select p_row || coalesce(jsonb_object_agg(k, case
+           when p_row ->> k is null then case when p_before ->> k is not null then to_jsonb('cleared'::text) else 'null'::jsonb end
+           when p_before ->> k is not null and p_before ->> k <> p_row ->> k then to_jsonb('changed'::text)
+           else to_jsonb('set'::text) end), '{}'::jsonb)
+    from unnest(array['password_hash', 'invite_token_hash']) k
+   where p_row ? k
+$$;
+comment on function audit.redact_secrets(jsonb, jsonb) is 'A staff_credentials row for the audit log: password and token hashes replaced by set/changed/cleared markers, so the log proves that a secret changed without holding it.';
+
 create or replace function audit.record_change() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, audit, pg_temp
@@ -42,6 +56,11 @@ begin
   if v_new ? 'image' then
     v_new := v_new - 'image' - 'thumbnail'
              || jsonb_build_object('image_sha256', encode(sha256(decode(substr(v_new ->> 'image', 3), 'hex')), 'hex'));
+  end if;
+  -- credentials: the log says a hash was set, changed or cleared, never what it is
+  if v_table = 'app_private.staff_credentials' then
+    v_new := audit.redact_secrets(v_new, v_old);
+    v_old := audit.redact_secrets(v_old, null);
   end if;
   if tg_op = 'UPDATE' and v_old = v_new then
     return null;  -- an update that changed nothing leaves no trace

@@ -46,20 +46,14 @@ grant execute on function
 --       directly would run with the caller's own rights anyway).
 
 ------------------------------------------------------------------------------
--- authenticator: only the sign-in functions (it holds no other privilege of its
+-- authenticator: schema usage and who-am-I; its sign-in, session and invitation
+-- functions are granted in 042_web_sessions.sql (it holds no other privilege of its
 -- own; everything else happens after SET LOCAL ROLE)
 ------------------------------------------------------------------------------
 grant usage on schema app, app_private to authenticator;
-grant execute on function app_private.lookup_login(text), app_private.login_allowed(text),
-  app_private.record_login_failure(text), app_private.clear_login_failures(text),
-  app_private.accept_invite(text, text) to authenticator;
 grant execute on function app.current_staff_id() to authenticator;
-
-------------------------------------------------------------------------------
--- system admin: invitations
-------------------------------------------------------------------------------
-grant usage on schema app_private to system_admin;
-grant execute on function app_private.create_invite(bigint) to system_admin;
+-- NOTE: sign out, invitations and password resets (app.end_session, app.create_invite,
+--       app.reset_password) are granted in 042_web_sessions.sql, beside their table.
 
 reset role;
 set local role audit_owner;

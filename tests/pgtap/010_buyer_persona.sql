@@ -4,6 +4,7 @@
 begin;
 create extension if not exists pgtap;
 select id as buyer_id, team_id as buyer_team from app.staff where email = 'buyer@example.com' \gset
+select app_private.start_session(:buyer_id) as buyer_session \gset
 select count(*) as other_costs from app.sample_costs where team_id <> :buyer_team \gset
 select count(*) as other_closed from app.samples where team_id <> :buyer_team
    and state in ('returned', 'cut-for-production') \gset
@@ -16,7 +17,7 @@ select ok(:other_closed > 0, 'other teams have closed samples');
 
 -- acting as the buyer
 set local session authorization authenticator;
-select set_config('role', 'buyer', true), set_config('tracker.staff_id', :'buyer_id', true);
+select set_config('role', 'buyer', true), set_config('tracker.session', :'buyer_session', true);
 
 select is(app.current_staff_id(), :buyer_id::bigint, 'the session is the buyer');
 select is((select count(*) from app.sample_costs where team_id <> :buyer_team), 0::bigint,

@@ -1,8 +1,12 @@
-"""Staff administration for the system admin: invite, change role or team,
-deactivate. The grants and policies on app.staff decide who may; every change is
-audited by the database."""
+"""Staff administration, for the roles that administer staff (system admin, ops
+director, MD): invite, change role or team, deactivate, reset a password. The
+grants, policies and functions on app.staff and its credentials decide who may do
+what to whom; every change is audited by the database. Other roles get a 403: the
+list names database logins and emails, which is not theirs to browse."""
+import functools
+
 import psycopg
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from ..roles import ROLES
 from . import db
@@ -11,6 +15,18 @@ from .lists import csv_lines
 from .samples import friendly
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+ADMIN_ROLES = ("system_admin", "ops_director", "md")
+
+
+def admin_required(view):
+    """Signed in, and in a role that administers staff; anyone else gets 403."""
+    @functools.wraps(view)
+    @login_required
+    def wrapped(**kwargs):
+        if g.user["role"] not in ADMIN_ROLES:
+            abort(403, "Only a system admin, the ops director or the MD manages staff.")
+        return view(**kwargs)
+    return wrapped
 
 
 def teams(conn):
@@ -23,7 +39,7 @@ STAFF_SQL = ("select s.id, s.full_name, s.email, s.role::text as role, t.code as
 
 
 @bp.route("/staff")
-@login_required
+@admin_required
 def staff():
     with db.as_user() as conn:
         rows = conn.execute(STAFF_SQL).fetchall()
@@ -31,7 +47,7 @@ def staff():
 
 
 @bp.route("/staff.csv")
-@login_required
+@admin_required
 def staff_csv():
     with db.as_user() as conn:
         rows = conn.execute(STAFF_SQL).fetchall()
@@ -42,7 +58,7 @@ def staff_csv():
 
 @bp.route("/staff/new", methods=("GET", "POST"))
 @bp.route("/staff/<int:staff_id>", methods=("GET", "POST"))
-@login_required
+@admin_required
 def edit(staff_id=None):
     values = dict(request.form) if request.method == "POST" else {}
     with db.as_user() as conn:
@@ -77,9 +93,9 @@ def edit(staff_id=None):
                 new_id = conn.execute("insert into app.staff (full_name, email, role, team_id) values (%s, %s, %s, %s) "
                                       "returning id", (values.get("full_name"), values.get("email"),
                                                        values.get("role"), team)).fetchone()["id"]
-                token = conn.execute("select app_private.create_invite(%s) as token", (new_id,)).fetchone()["token"]
+                token = conn.execute("select app.create_invite(%s) as token", (new_id,)).fetchone()["token"]
             link = url_for("auth.invite", token=token, _external=True)
-            return render_template("admin/invited.html", link=link, name=values.get("full_name"))
+            return render_template("admin/invited.html", link=link, name=values.get("full_name"), kind="invite")
         except psycopg.errors.UniqueViolation:
             flash("Someone already has that email address.", "error")
         except psycopg.errors.CheckViolation:
@@ -93,14 +109,27 @@ def edit(staff_id=None):
     return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES, staff_id=staff_id)
 
 
-@bp.route("/staff/<int:staff_id>/invite", methods=("POST",))
-@login_required
-def reinvite(staff_id):
+def link_page(staff_id, sql, kind):
+    """Run app.create_invite or app.reset_password and show the one-time link; a refusal
+    (not allowed, already has a password, ...) is the database's sentence."""
     try:
         with db.as_user() as conn:
-            token = conn.execute("select app_private.create_invite(%s) as token", (staff_id,)).fetchone()["token"]
+            token = conn.execute(sql, (staff_id,)).fetchone()["token"]
             name = conn.execute("select full_name from app.staff where id = %s", (staff_id,)).fetchone()["full_name"]
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
         return redirect(url_for("admin.staff"))
-    return render_template("admin/invited.html", link=url_for("auth.invite", token=token, _external=True), name=name)
+    return render_template("admin/invited.html", link=url_for("auth.invite", token=token, _external=True), name=name,
+                           kind=kind)
+
+
+@bp.route("/staff/<int:staff_id>/invite", methods=("POST",))
+@admin_required
+def reinvite(staff_id):
+    return link_page(staff_id, "select app.create_invite(%s) as token", "invite")
+
+
+@bp.route("/staff/<int:staff_id>/reset", methods=("POST",))
+@admin_required
+def reset_password(staff_id):
+    return link_page(staff_id, "select app.reset_password(%s) as token", "reset")

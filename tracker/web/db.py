@@ -1,6 +1,8 @@
 """One pool of authenticator connections. Each request's work runs in one
-transaction as the signed-in person: set_config('role') + tracker.staff_id,
-both transaction-local, so nothing leaks to the next user of the connection."""
+transaction as the signed-in person: set_config('role') + tracker.session (the
+random session token from the cookie), both transaction-local, so nothing leaks
+to the next user of the connection. The database resolves the token to a person
+(app.current_staff_id()) on every query; the app never says who someone is."""
 from contextlib import contextmanager
 
 from flask import current_app, g
@@ -19,18 +21,27 @@ def pool() -> ConnectionPool:
 
 @contextmanager
 def anonymous():
-    """The authenticator itself: may only call app_private.lookup_login()."""
+    """The authenticator itself: may only call the sign-in functions (app_private.begin_sign_in, ...)."""
     with pool().connection() as conn:
         yield conn
 
 
 @contextmanager
-def as_user(staff_id: int | None = None, role: str | None = None):
-    """A transaction acting as a staff member (default: the signed-in one)."""
-    staff_id = staff_id if staff_id is not None else g.user["id"]
-    role = role or g.user["role"]
+def with_session(token: str, role: str):
+    """A transaction acting through a session token, switched to that session's role."""
     with pool().connection() as conn:
         with conn.transaction():
-            conn.execute("select set_config('role', %s, true), set_config('tracker.staff_id', %s, true)",
-                         (role, str(staff_id)))
+            conn.execute("select set_config('role', %s, true), set_config('tracker.session', %s, true)",
+                         (role, token))
             yield conn
+
+
+@contextmanager
+def as_user(staff_id: int | None = None, role: str | None = None):
+    """A transaction acting as the signed-in person (their session token and role).
+    staff_id/role are accepted for callers that copied g.user before streaming; the
+    identity itself always comes from the request's session token."""
+    if staff_id is not None and staff_id != g.user["id"]:
+        raise RuntimeError("as_user acts only as the signed-in person")
+    with with_session(g.session_token, role or g.user["role"]) as conn:
+        yield conn

@@ -134,12 +134,16 @@ def with_choices(conn, data):
     kinds = {kind for a in data["actions"] for _, _, kind, _ in ACTIONS.get(a["action"], ("", []))[1]}
     data["choices"] = choices(conn, kinds - set(HOLDER_ACTIONS))
     # whom this person may hand the sample to: the database says (the person first when they can hold it)
+    data["holder_default"] = {}
     for kind, action in HOLDER_ACTIONS.items():
         if kind in kinds:
             data["choices"][kind] = conn.execute(
                 "select id, full_name || case when id = app.current_staff_id() then ' (you)' "
                 "else ' (' || replace(role::text, '_', ' ') || ')' end as name "
                 "from app.holder_choices(%s, %s)", (data["s"]["id"], action)).fetchall()
+            mine = [r["id"] for r in data["choices"][kind] if r["name"].endswith(" (you)")]
+            if mine:  # a designer or sales person acting takes it themselves unless they pick someone
+                data["holder_default"][kind] = mine[0]
     return data
 
 
