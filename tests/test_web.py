@@ -366,3 +366,16 @@ def test_hand_to_design_offers_only_valid_holders(app, db):
         assert {n.rsplit(" (", 1)[0] for n in names} == designers, role
         if role == "designer":
             assert names[0].endswith("(you)") and sum(n.endswith("(you)") for n in names) == 1
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tcmd", "\r=cmd"])
+def test_csv_cells_that_a_spreadsheet_reads_as_formulas_are_neutralised(cell):
+    """Issue 9, finding 7: cells starting with tab or CR were not neutralised."""
+    from tracker.web.dashboards import xlsx_value
+    from tracker.web.lists import csv_lines
+    out = "".join(csv_lines(["title"], [[cell]]))
+    assert "'" + cell in out or "'" + cell.replace("\r", "\r") in out
+    assert xlsx_value(cell) == "'" + cell
+    # positive control: a plain number and plain text pass unchanged
+    assert "".join(csv_lines(["n"], [["-5"]])).splitlines()[-1] == "-5"
+    assert xlsx_value("Wrap dress") == "Wrap dress"

@@ -234,7 +234,7 @@ def xlsx_value(v):
         return float(v)
     if isinstance(v, datetime) and v.tzinfo is not None:
         return v.astimezone(timezone.utc).replace(tzinfo=None)  # Excel has no time zones
-    if isinstance(v, str) and v[:1] == "=":
+    if isinstance(v, str) and v[:1] in lists.FORMULA_STARTS:
         return "'" + v  # never a formula
     return v
 

@@ -188,9 +188,13 @@ def csv_lines(header, rows):
         buf.seek(0)
         buf.truncate()
         # neutralise spreadsheet formulas in text cells (CSV injection)
-        w.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") and not _is_number(c) else c
+        w.writerow(["'" + c if c[:1] in FORMULA_STARTS and not _is_number(c) else c
                     for c in (cell_text(v) for v in row)])
         yield buf.getvalue()
+
+
+# what a spreadsheet may read as the start of a formula (OWASP's CSV injection list)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _is_number(text: str) -> bool:
