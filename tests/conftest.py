@@ -4,6 +4,7 @@ pytest-postgresql's postgresql_noproc against the project's own cluster, then
   * `fresh_db` - a brand-new clone per test, for tests that must commit (concurrency, tampering).
 Personas act exactly like the web app: session user authenticator, SET ROLE, and a web
 session token in tracker.session (see act_as)."""
+from contextlib import contextmanager
 from datetime import date
 
 import psycopg
@@ -75,6 +76,23 @@ def conn(shared_conn):
     shared_conn.rollback()
     yield shared_conn
     shared_conn.rollback()
+
+
+@contextmanager
+def cloned_web_app(template: str, name: str):
+    """A Flask app on a private clone of the demo database, for web tests that commit."""
+    from tracker.web import create_app
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}" template "{template}"')
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
+    app.dbname = name
+    try:
+        yield app
+    finally:
+        app.extensions["pool"].close()
+        with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def db_url(conn: psycopg.Connection, user: str | None = None) -> str:

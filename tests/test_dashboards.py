@@ -9,10 +9,9 @@ import re
 
 import pytest
 
-from conftest import _url, act_as
+from conftest import _url, act_as, cloned_web_app
 from tracker.demo import demo_password
 from tracker.roles import ROLES
-from tracker.web import create_app
 from tracker.web.dashboards import presets_for
 
 OPEN = "s.state not in ('returned', 'cut-for-production')"
@@ -46,17 +45,9 @@ def tab_sql(role, key):
 
 @pytest.fixture(scope="module")
 def app(template):
-    import psycopg
-    name = "tracker_test_dashboards"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
-    app.dbname = name
-    yield app
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    """A private clone of the demo database, so these tests may commit."""
+    with cloned_web_app(template, "tracker_test_dashboards") as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

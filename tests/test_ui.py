@@ -10,24 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _url
+from conftest import _url, cloned_web_app
 from tracker.demo import demo_password
-from tracker.web import create_app
 
 
 @pytest.fixture(scope="module")
 def app(template):
-    import psycopg
-    name = "tracker_test_ui"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
-    app.dbname = name
-    yield app
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    """A private clone of the demo database, so these tests may commit."""
+    with cloned_web_app(template, "tracker_test_ui") as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from conftest import _url
+from conftest import _url, cloned_web_app
 from tracker.demo import demo_password
 from tracker.images import swatch
-from tracker.web import create_app
 
 ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
          "finance", "ops_director", "md", "system_admin"]
@@ -20,17 +19,8 @@ ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "
 @pytest.fixture(scope="module")
 def app(template):
     """A private clone of the demo database, so these tests may commit."""
-    import psycopg
-    name = "tracker_test_web"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
-    app.dbname = name
-    yield app
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    with cloned_web_app(template, "tracker_test_web") as app:
+        yield app
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from PIL import Image, ImageFile
 
-from conftest import _url
+from conftest import _url, cloned_web_app
 from tracker import images
 from tracker.demo import demo_password
 from tracker.images import swatch
@@ -33,16 +33,9 @@ ADMIN_ROLES = {"system_admin", "ops_director", "md"}
 
 @pytest.fixture(scope="module")
 def app(template):
-    name = "tracker_test_websec"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
-    app.dbname = name
-    yield app
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    """A private clone of the demo database, so these tests may commit."""
+    with cloned_web_app(template, "tracker_test_websec") as app:
+        yield app
 
 
 @pytest.fixture
