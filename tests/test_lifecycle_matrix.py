@@ -20,6 +20,10 @@ IN_BUILDING = ["received", "with-design", "with-sales"]
 ALLOWED = {
     ("order", "requested"): {"buyer", "senior_buyer"},
     ("withdraw", "requested"): {"buyer", "senior_buyer"},
+    # corrections of what was typed wrong, and calling off an order before it arrives
+    ("correct", "requested"): {"buyer", "senior_buyer"},
+    ("correct", "ordered"): {"buyer", "senior_buyer"},
+    ("cancel_order", "ordered"): {"buyer", "senior_buyer"},
     ("receive", "ordered"): {"logistics"},
     ("hand_to_design", "received"): {"logistics", "designer"},
     ("hand_to_sales", "received"): {"logistics", "sales_lead"},
@@ -44,7 +48,8 @@ ALLOWED = {
 TO_STATE = {"order": "ordered", "withdraw": "returned", "receive": "received", "hand_to_design": "with-design",
             "hand_to_sales": "with-sales", "send_to_factory": "at-factory", "return_from_factory": "received",
             "return_to_supplier": "returned", "approve_for_production": None,
-            "cut_for_production": "cut-for-production", "inspect": None, "hand_back": "received", "buy_out": None}
+            "cut_for_production": "cut-for-production", "inspect": None, "hand_back": "received", "buy_out": None,
+            "correct": None, "cancel_order": "returned"}
 CALLS = {
     "order": ("select app.order_sample(%s, %s, 99.50, 'GBP', %s)", lambda lc, s: (s, lc.supplier, lc.expected)),
     "withdraw": ("select app.withdraw_request(%s, 'no longer needed')", lambda lc, s: (s,)),
@@ -59,6 +64,8 @@ CALLS = {
     "inspect": ("select app.record_inspection(%s, 'pass')", lambda lc, s: (s,)),
     "hand_back": ("select app.hand_back(%s, %s)", lambda lc, s: (s, lc.location)),
     "buy_out": ("select app.buy_out(%s)", lambda lc, s: (s,)),
+    "correct": ("select app.correct_sample(%s, p_title => 'Corrected title')", lambda lc, s: (s,)),
+    "cancel_order": ("select app.cancel_order(%s, 'the supplier cannot make it')", lambda lc, s: (s,)),
 }
 
 

@@ -24,7 +24,29 @@ def test_migrate_twice_changes_nothing(fresh_db):
     migrate(url)
     assert audit() == before_audit
     assert snapshot(url) == before_schema
-    assert fresh_db.execute("select count(*) from app.transition_rules").fetchone()[0] == 40
+    assert fresh_db.execute("select count(*) from app.transition_rules").fetchone()[0] == 43
+    assert fresh_db.execute("select ok from audit.verify_chain()").fetchone()[0]
+
+
+def test_a_changed_rule_is_restored_and_audited_on_an_existing_database(fresh_db):
+    """An upgrade: a database whose rules differ from sql/functions/030 (an older release,
+    or a hand edit) migrates cleanly; the rule is put back and the change is in the audit log."""
+    url = db_url(fresh_db)
+    fresh_db.execute("set session_replication_role = replica")  # the hand edit: no audit trigger
+    fresh_db.execute("update app.transition_rules set roles = '{qc}' where action = 'receive'")
+    fresh_db.execute("delete from app.transition_rules where action = 'cancel_order'")
+    fresh_db.execute("set session_replication_role = origin")
+    fresh_db.commit()
+    before = fresh_db.execute("select max(id) from audit.log").fetchone()[0]
+    fresh_db.commit()
+    migrate(url)
+    assert fresh_db.execute("select roles::text from app.transition_rules where action = 'receive'"
+                            ).fetchone()[0] == "{logistics}"
+    assert fresh_db.execute("select count(*) from app.transition_rules where action = 'cancel_order'"
+                            ).fetchone()[0] == 1
+    logged = fresh_db.execute("select op, new_row ->> 'action' from audit.log where id > %s "
+                              "and table_name = 'app.transition_rules' order by id", (before,)).fetchall()
+    assert sorted(logged) == [("INSERT", "cancel_order"), ("UPDATE", "receive")]
     assert fresh_db.execute("select ok from audit.verify_chain()").fetchone()[0]
 
 

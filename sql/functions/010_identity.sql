@@ -54,6 +54,12 @@ end
 $$;
 comment on function app.current_staff_role() is 'The staff role of the person behind this session, or null.';
 
+create or replace function app.current_staff_email() returns text
+language sql stable security definer
+set search_path = pg_catalog, app, pg_temp
+as $$ select email from app.staff where id = app.current_staff_id() $$;
+comment on function app.current_staff_email() is 'The e-mail address of the person behind this session, or null (the column is granted only to those who administer staff; everyone may read their own).';
+
 create or replace function app.current_team_id() returns integer
 language plpgsql stable security definer
 set search_path = pg_catalog, app, pg_temp

@@ -114,7 +114,7 @@ returns boolean
 language sql stable parallel safe
 as $$
   select case
-    when p_action in ('order', 'withdraw', 'buy_out') then
+    when p_action in ('order', 'withdraw', 'buy_out', 'correct', 'cancel_order') then
       (p_me.role = 'buyer' and p_s.requested_by = p_me.id)
       or (p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id)
     when p_action = 'approve_for_production' then
@@ -122,7 +122,7 @@ as $$
     else true
   end
 $$;
-comment on function app_private.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order, withdraw or buy out; only a senior buyer of the team may approve.';
+comment on function app_private.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order, withdraw, correct, cancel the order or buy out; only a senior buyer of the team may approve.';
 
 ------------------------------------------------------------------------------
 -- Checks
@@ -179,7 +179,8 @@ declare
       when 'hand_to_design' then 'hand to design' when 'hand_to_sales' then 'hand to sales'
       when 'hand_back' then 'handing back' when 'send_to_factory' then 'sending'
       when 'return_from_factory' then 'bringing back' when 'return_to_supplier' then 'returning'
-      when 'inspect' then 'inspecting' when 'override' then 'overriding' else replace(p_action, '_', ' ') end,
+      when 'inspect' then 'inspecting' when 'override' then 'overriding' when 'correct' then 'correcting'
+      when 'cancel_order' then 'cancelling the order of' else replace(p_action, '_', ' ') end,
     p_sample_id);
   v_to app.sample_state := (p_values ->> 'to_state')::app.sample_state;
   v_cost numeric := (p_values ->> 'unit_cost')::numeric;
@@ -206,8 +207,28 @@ begin
       raise exception using errcode = 'TR005',
         message = format('%s: the expected date %s is in the past', v_what, p_values ->> 'expected_on');
     end if;
-  when 'withdraw' then
+  when 'withdraw', 'cancel_order' then
     perform app_private.require_value(app_private.value_text(p_values, 'reason') is null, 'a reason', v_what);
+  when 'correct' then
+    if p_values ? 'title' and btrim(coalesce(p_values ->> 'title', '')) = '' then
+      raise exception using errcode = 'TR004', message = format('%s needs a title', v_what),
+        hint = 'A sample keeps a title; type the corrected one.';
+    end if;
+    if length(p_values ->> 'title') > 200 then
+      raise exception using errcode = 'TR005', message = format('%s: a title can be at most 200 characters', v_what);
+    end if;
+    if length(p_values ->> 'style_code') > 40 then
+      raise exception using errcode = 'TR005', message = format('%s: a style code can be at most 40 characters', v_what);
+    end if;
+    if v_cost <= 0 or v_cost >= 10000000000 then
+      raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what);
+    end if;
+    if (p_values ->> 'quantity')::integer <= 0 then
+      raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
+    end if;
+    if length(p_values ->> 'po_number') > 40 then
+      raise exception using errcode = 'TR005', message = format('%s: a PO number can be at most 40 characters', v_what);
+    end if;
   when 'receive' then
     perform app_private.require_value(p_values ->> 'location_id' is null, 'a location', v_what);
     if (p_values ->> 'return_due_on')::date < v_today then
@@ -396,6 +417,13 @@ begin
                                   'on_loan', coalesce((p_values ->> 'on_loan')::boolean, p_s.on_loan));
   when 'withdraw' then
     changes := jsonb_build_object('withdrawn_at', app.clock());
+  when 'cancel_order' then
+    -- the order is called off before the sample arrives: shown as withdrawn, like a
+    -- withdrawn request; the cost row stays as the record of what was ordered
+    changes := app_private.arrival_changes(p_s, 'returned', p_values)
+               || jsonb_build_object('withdrawn_at', app.clock());
+  when 'correct' then
+    select c.changes, c.details into changes, details from app_private.plan_correction(p_s, p_values) c;
   when 'receive' then
     perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
                                     'location', (p_values ->> 'location_id')::bigint, p_s.id);
@@ -531,10 +559,11 @@ declare
   v_event_id bigint;
 begin
   update app.samples
-     set (supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
+     set (title, style_code, category_id, season_id, supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
           return_due_on, qc_rejected, last_qc_result, production_approved_by, production_approved_at, courier_ref,
           withdrawn_at, state_changed_at, version, updated_at)
-       = (v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
+       = (v_new.title, v_new.style_code, v_new.category_id, v_new.season_id,
+          v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
           v_new.on_loan, v_new.expected_on, v_new.received_on, v_new.return_due_on, v_new.qc_rejected,
           v_new.last_qc_result,
           v_new.production_approved_by, v_new.production_approved_at, v_new.courier_ref,
@@ -568,7 +597,7 @@ begin
   v_rule := app_private.check_rule(v_s, p_action, v_me);
   v_plan := app_private.plan_changes(v_s, v_rule, p_values, v_me);
   v_event := app_private.apply_change(v_s, p_action, v_plan.to_state, v_plan.changes, v_me,
-                                      coalesce(p_note, case when p_action in ('withdraw', 'override')
+                                      coalesce(p_note, case when p_action in ('withdraw', 'override', 'cancel_order')
                                                             then p_values ->> 'reason' end),
                                       v_plan.details, p_action = 'override');
   -- the inspection's own id is what its caller wants back
@@ -798,7 +827,8 @@ begin
      and not (r.action = 'approve_for_production' and v_s.production_approved_at is not null)
      and not (r.action = 'cut_for_production' and (v_s.production_approved_at is null or v_s.on_loan))
      and not (r.action = 'buy_out' and not v_s.on_loan)
-   order by r.action = 'override', r.action;
+   -- moves first; then corrections, calling the order off, and the director's override
+   order by r.action = 'override', r.action = 'cancel_order', r.action = 'correct', r.action;
 end
 $$;
 comment on function app.available_actions(bigint) is 'The actions the signed-in person may take on a sample now, with the fields each needs (empty if they cannot see it).';

@@ -13,7 +13,8 @@ revoke execute on all functions in schema app, app_private from public;
 grant usage on schema app to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
   factory_liaison, logistics, finance, ops_director, md, system_admin;
 -- who am I, and what time is it
-grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock()
+grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock(),
+    app.current_staff_email()
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin;
 -- the lifecycle entry points: each finds the caller from the session and checks
@@ -35,6 +36,10 @@ grant execute on function
     app.cut_for_production(bigint, text),
     app.record_inspection(bigint, app.qc_result, text, text),
     app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date),
+    app.correct_sample(bigint, text, text, integer, integer, date, numeric, text, integer, text, text),
+    app.cancel_order(bigint, text),
+    app.remove_photo(bigint, text),
+    app.removable_photos(bigint),
     app.available_actions(bigint),
     app.holder_choices(bigint, text),
     app.search_samples(text, integer, integer)

@@ -15,7 +15,24 @@ create policy select_everyone on app.transition_rules for select
      ops_director, md, system_admin
   using (true);
 comment on policy select_everyone on app.transition_rules is 'Every staff role can read who may do what in the lifecycle.';
--- NOTE: insert/update/delete are not granted: the rules change only through sql/functions/030_transition_rules.sql.
+-- NOTE: insert/update/delete are not granted: the rules change only through sql/functions/030_transition_rules.sql
+--       (app_private.lifecycle_rules()), synced below on every migrate.
 
 grant select on app.transition_rules to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
   factory_liaison, logistics, finance, ops_director, md, system_admin;
+
+-- the rows: the wanted rules from app_private.lifecycle_rules(); a row whose values did
+-- not change is not rewritten, so migrating twice audits nothing
+delete from app.transition_rules t
+ where not exists (select 1 from app_private.lifecycle_rules() w
+                    where w.action = t.action and w.from_state is not distinct from t.from_state);
+
+insert into app.transition_rules (action, from_state, to_state, roles, required, verb, description)
+select action, from_state, to_state, roles, required, verb, description from app_private.lifecycle_rules()
+on conflict (action, from_state) do update
+   set to_state = excluded.to_state, roles = excluded.roles, required = excluded.required,
+       verb = excluded.verb, description = excluded.description
+ where (app.transition_rules.to_state, app.transition_rules.roles, app.transition_rules.required,
+        app.transition_rules.verb, app.transition_rules.description)
+       is distinct from
+       (excluded.to_state, excluded.roles, excluded.required, excluded.verb, excluded.description);

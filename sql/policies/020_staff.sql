@@ -15,7 +15,7 @@ create policy select_everyone on app.staff for select
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin
   using (true);
-comment on policy select_everyone on app.staff is 'Every staff role sees colleagues (name, email, role, team), so holders and requesters can be named.';
+comment on policy select_everyone on app.staff is 'Every staff role sees colleagues (name, role, team; the e-mail only for those who administer staff, by column grant), so holders and requesters can be named.';
 create policy insert_admins on app.staff for insert to system_admin, ops_director, md with check (true);
 comment on policy insert_admins on app.staff is 'The system admin and the directors add staff (only directors in roles that read costs: trigger before_change_rules).';
 create policy update_admins on app.staff for update to system_admin, ops_director, md using (true) with check (true);
@@ -29,7 +29,12 @@ comment on policy update_admins on app.staff is 'The system admin and the direct
 -- NOTE: delete is not granted: deactivate instead; events and audit rows name staff forever.
 -- NOTE: login_role is not granted to anyone; personal logins are made by a DBA (make analyst).
 
-grant select on app.staff to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
-  logistics, finance, ops_director, md, system_admin;
+-- everyone reads the directory columns (who holds what, who asked for it); the e-mail
+-- address and the database login only those who administer staff
+grant select (id, full_name, role, team_id, active, created_at) on app.staff to buyer, senior_buyer, designer,
+  sales_lead, sales_executive, qc, factory_liaison, logistics, finance;
+grant select on app.staff to ops_director, md, system_admin;
+-- NOTE: email and login_role are not granted to the other nine roles: a colleague
+--       directory shows name, role and team; reading an address is an error (42501).
 grant insert (email, full_name, role, team_id, active), update (email, full_name, role, team_id, active)
   on app.staff to system_admin, ops_director, md;

@@ -13,8 +13,8 @@ comment on policy all_staff_identified on app.sample_photos is 'Restrictive, for
 create policy select_with_sample on app.sample_photos for select
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin
-  using (exists (select 1 from app.samples s where s.id = sample_id));
-comment on policy select_with_sample on app.sample_photos is 'Anyone who can see a sample sees its photos.';
+  using (removed_at is null and exists (select 1 from app.samples s where s.id = sample_id));
+comment on policy select_with_sample on app.sample_photos is 'Anyone who can see a sample sees its photos, except those removed as a mistake.';
 
 create policy insert_own_on_visible_sample on app.sample_photos for insert
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics
@@ -22,6 +22,9 @@ create policy insert_own_on_visible_sample on app.sample_photos for insert
               and exists (select 1 from app.samples s where s.id = sample_id));
 comment on policy insert_own_on_visible_sample on app.sample_photos is 'People who handle samples (buyers, design, sales, QC, factory liaison, logistics) add photos, as themselves, to samples they can see.';
 -- NOTE: finance, directors and the system admin do not upload photos; nobody edits or deletes one (evidence).
+-- NOTE: a photo added by mistake is removed only by app.remove_photo() (the uploader within
+--       24 hours, or a director): the row stays, hidden by select_with_sample, and the
+--       change is in the audit log; removed_* are granted to nobody.
 
 grant select on app.sample_photos to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
   factory_liaison, logistics, finance, ops_director, md, system_admin;

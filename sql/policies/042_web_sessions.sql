@@ -36,5 +36,7 @@ grant execute on function app.end_session() to buyer, senior_buyer, designer, sa
 
 -- the roles that administer staff (each function checks who may administer whom)
 grant execute on function app.create_invite(bigint), app.reset_password(bigint) to system_admin, ops_director, md;
+-- when each person last signed in (read from the sessions, for the staff admin page)
+grant execute on function app.last_sign_ins() to system_admin, ops_director, md;
 revoke execute on function app.create_invite(bigint), app.reset_password(bigint)
   from buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance;

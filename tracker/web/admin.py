@@ -34,7 +34,8 @@ def teams(conn):
 
 
 STAFF_SQL = ("select s.id, s.full_name, s.email, s.role::text as role, t.code as team, s.active, "
-             "s.login_role from app.staff s left join app.teams t on t.id = s.team_id "
+             "s.login_role, l.signed_in_at from app.staff s left join app.teams t on t.id = s.team_id "
+             "left join app.last_sign_ins() l on l.staff_id = s.id "
              "order by s.active desc, s.full_name")
 
 
@@ -51,7 +52,7 @@ def staff():
 def staff_csv():
     with db.as_user() as conn:
         rows = conn.execute(STAFF_SQL).fetchall()
-    body = "".join(csv_lines(["Id", "Name", "Email", "Role", "Team", "Active", "Personal login"],
+    body = "".join(csv_lines(["Id", "Name", "Email", "Role", "Team", "Active", "Personal login", "Last sign-in"],
                              [list(r.values()) for r in rows]))
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="staff.csv"'})
 
@@ -72,6 +73,10 @@ def edit(staff_id=None):
     if request.method == "POST":
         team = values.get("team_id") or None
         active = values.get("active") == "on"
+        if staff_id and values.get("was_active") == "1" and not active and values.get("confirm") != "deactivate":
+            # deactivating signs the person out everywhere: ask once more, keeping the form as typed
+            return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES,
+                                   staff_id=staff_id, confirm_deactivate=True)
         try:
             with db.as_user() as conn:
                 if staff_id:

@@ -39,7 +39,12 @@ ENDED = {
     "expired": "You were signed out because your session reached its time limit. Sign in again.",
 }
 
-USER_SQL = ("select s.id, s.full_name, s.email, s.role::text as role, s.team_id, t.code as team_code "
+USER_SQL = ("select s.id, s.full_name, app.current_staff_email() as email, s.role::text as role, s.team_id, "
+            "t.code as team_code, "
+            # the nav shows reference data to those the grants let add or change some of it
+            "exists (select 1 from unnest(array['app.suppliers', 'app.factories', 'app.locations', 'app.categories', "
+            "'app.seasons']) r(t) where has_any_column_privilege(r.t, 'INSERT') "
+            "or has_any_column_privilege(r.t, 'UPDATE')) as edits_reference "
             "from app.staff s left join app.teams t on t.id = s.team_id where s.id = app.current_staff_id()")
 
 

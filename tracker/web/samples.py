@@ -59,6 +59,17 @@ ACTIONS = {
                   [("location", "Location", "location", True), ("note", "Note", "text", False)]),
     "buy_out": ("select app.buy_out(p_sample_id => %(sid)s, p_note => %(note)s)",
                 [("note", "Note (price agreed, invoice)", "text", False)]),
+    "correct": ("select app.correct_sample(p_sample_id => %(sid)s, p_title => %(title)s, "
+                "p_style_code => %(style_code)s, p_category_id => %(category)s, p_season_id => %(season)s, "
+                "p_expected_on => %(expected_on)s, p_unit_cost => %(unit_cost)s, p_currency => %(currency)s, "
+                "p_quantity => %(quantity)s, p_po_number => %(po_number)s, p_note => %(note)s)",
+                [("title", "Title", "text", True), ("style_code", "Style code", "text", False),
+                 ("category", "Category", "category", False), ("season", "Season", "season", False),
+                 ("expected_on", "Expected on", "date", False), ("unit_cost", "Unit cost", "money", False),
+                 ("currency", "Currency", "currency", False), ("quantity", "Quantity", "int", False),
+                 ("po_number", "PO number", "text", False), ("note", "What was wrong (for the timeline)", "text", False)]),
+    "cancel_order": ("select app.cancel_order(p_sample_id => %(sid)s, p_reason => %(reason)s)",
+                     [("reason", "Reason", "text", True)]),
     "override": ("select app.override_state(p_sample_id => %(sid)s, p_to_state => %(to_state)s::app.sample_state, "
                  "p_reason => %(reason)s, p_location_id => %(location)s, p_holder_id => %(holder)s, "
                  "p_factory_id => %(factory)s, p_courier_ref => %(courier_ref)s, p_expected_on => %(expected_on)s)",
@@ -84,6 +95,24 @@ def friendly(exc: psycopg.Error) -> str:
         return "One of the values is not valid (check numbers and dates)."
     current_app.logger.exception("unexpected database error")
     return "Something went wrong; nothing was changed."
+
+
+# fields whose blank means "clear it" when correcting (elsewhere a blank is "not given")
+CLEARABLE = {("correct", "style_code"), ("correct", "po_number")}
+
+
+def prefill(s) -> dict:
+    """What the correction form starts from: the sample as recorded. The order's fields
+    only for an ordered sample whose cost this person can read (the database decides both)."""
+    values = {"title": s["title"], "style_code": s["style_code"] or "", "category": s["category_id"],
+              "season": s["season_id"]}
+    if s["state"] == "ordered":
+        values["expected_on"] = s["expected_on"].isoformat() if s["expected_on"] else ""
+        if s["unit_cost"] is not None:
+            values.update(unit_cost=s["unit_cost"], currency=s["currency"], quantity=s["quantity"],
+                          po_number=s["po_number"] or "")
+    values["note"] = ""
+    return {"correct": values}
 
 
 def form_value(kind, raw):
@@ -115,8 +144,9 @@ def page_data(conn, sample_id):
                       "st.full_name as author, (c.author_id = app.current_staff_id() and not c.is_qc_rejection and "
                       "c.created_at > now() - interval '15 minutes') as editable from app.sample_comments c "
                       "join app.staff st on st.id = c.author_id where c.sample_id = %s order by c.created_at, c.id"),
-        "photos": q("select id, caption, width, height, created_at from app.sample_photos where sample_id = %s "
-                    "order by created_at, id"),
+        "photos": q("select p.id, p.caption, p.width, p.height, p.created_at, st.full_name as uploader, "
+                    "p.id in (select app.removable_photos(p.sample_id)) as removable from app.sample_photos p "
+                    "join app.staff st on st.id = p.uploaded_by where p.sample_id = %s order by p.created_at, p.id"),
         "inspections": q("select i.id, i.result::text as result, i.reason, i.inspected_at, st.full_name as inspector, "
                          "n.notes from app.qc_inspections i join app.staff st on st.id = i.inspector_id "
                          "left join app.qc_inspection_notes n on n.inspection_id = i.id "
@@ -155,6 +185,8 @@ CHOICE_SQL = {
     "currency": "select code as id, code || ' - ' || name as name from app.currencies order by code",
     "location": "select id, code || ' - ' || name as name from app.locations order by code",
     "factory": "select id, name from app.factories where active order by name",
+    "category": "select id, name from app.categories order by name",
+    "season": "select id, code || ' - ' || name as name from app.seasons order by starts_on desc",
     "holder": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
                "where role in ('designer', 'sales_lead', 'sales_executive') and active order by 2"),
 }
@@ -177,7 +209,8 @@ DONE = {"order": "ordered", "withdraw": "withdrawn (request cancelled)", "receiv
         "send_to_factory": "sent to the factory", "return_from_factory": "back from the factory",
         "return_to_supplier": "returned to the supplier", "approve_for_production": "approved for production",
         "cut_for_production": "cut for production", "inspect": "inspected: result recorded",
-        "override": "moved by override", "hand_back": "back in the sample room", "buy_out": "bought out"}
+        "override": "moved by override", "hand_back": "back in the sample room", "buy_out": "bought out",
+        "correct": "corrected", "cancel_order": "cancelled: the order is withdrawn"}
 RETRY_KEY = "retry"
 MAX_KEPT = 2000  # characters of form values kept through the redirect (the session is a cookie)
 
@@ -209,7 +242,7 @@ def detail(sample_id):
         data = with_choices(conn, page_data(conn, sample_id))
     failed = kept.pop("_action", None) if kept else None
     return render_template("samples/detail.html", forms=ACTIONS, failed=failed, values=kept or {},
-                           today=date.today(), **data)
+                           prefill=prefill(data["s"]), today=date.today(), **data)
 
 
 @bp.route("/<int:sample_id>/act/<action>", methods=("GET", "POST"))
@@ -225,7 +258,8 @@ def act(sample_id, action):
     sql_text, fields = ACTIONS[action]
     params = {"sid": sample_id}
     for name, _, kind, _ in fields:
-        params[name] = form_value(kind, request.form.get(name))
+        raw = request.form.get(name)
+        params[name] = raw.strip() if (action, name) in CLEARABLE and raw is not None else form_value(kind, raw)
     try:
         with db.as_user() as conn:
             conn.execute(sql_text, params)
@@ -288,6 +322,19 @@ def upload_photo(sample_id):
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
     return redirect(url_for("samples.detail", sample_id=sample_id) + "#photos")
+
+
+@bp.route("/<int:sample_id>/photos/<int:photo_id>/remove", methods=("POST",))
+@login_required
+def remove_photo(sample_id, photo_id):
+    """A photo added by mistake: hidden with a reason (the database decides who may)."""
+    try:
+        with db.as_user() as conn:
+            conn.execute("select app.remove_photo(%s, %s)", (photo_id, request.form.get("reason", "")))
+        flash("Photo removed. It stays in the audit log.", "ok")
+    except psycopg.Error as exc:
+        flash(friendly(exc), "error")
+    return redirect(url_for("samples.detail", sample_id=sample_id) + "#photos", code=303)
 
 
 @bp.route("/photos/<int:photo_id>")
