@@ -226,6 +226,7 @@ def hidden_sample_id(c, person) -> int:
 def hostile_values(argtype: str, hidden: int) -> list:
     return {
         "bigint": [hidden, -1, 0, 2 ** 62, None],
+        "bigint[]": [[hidden], [-1], [], None, [hidden, 2 ** 62]],
         "integer": [hidden % 2 ** 31, -1, 2 ** 31 - 1, 0, None],
         # "zanzibar" is a word of a comment on a hidden request: search must not find it
         "text": ["zanzibar", "'); select 1; --", "", "x" * 5000, None],

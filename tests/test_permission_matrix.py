@@ -17,7 +17,8 @@ TABLES = MATRIX["tables"]
 
 PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id",
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
-      "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id"}
+      "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id",
+      "app.duplicate_dismissals": "sample_a"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {
@@ -51,6 +52,12 @@ def scope_sql(table: str, scope: str, role: str) -> str:
     if table == "app.sample_comments" and scope == "own_recent":
         return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
                 "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")
+    if scope == "own_rows":
+        return f"t.staff_id = (select id from app.staff where email = '{role}@example.com')"
+    if scope == "visible_pair":
+        sample_scope = SAMPLE_SCOPES[expand(TABLES["app.samples"]["select"])[role]]
+        return (f"t.sample_a in (select s.id from app.samples s where {sample_scope}) "
+                f"and t.sample_b in (select s.id from app.samples s where {sample_scope})")
     if table == "audit.log" and scope == "not_sensitive":
         return "t.table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes')"
     raise AssertionError(f"no SQL for scope {scope} on {table}")
@@ -107,7 +114,7 @@ def test_select(conn, table, role):
     assert tuple(seen) == expected
     # positive control: something really is hidden (for visible_sample the hiding is
     # proven on app.samples itself; e.g. every inspection is of a received sample)
-    if scope not in ("all", "visible_sample"):
+    if scope not in ("all", "visible_sample", "visible_pair"):
         assert total[0] > expected[0], f"{table}: nothing hidden from {role}; the case proves nothing"
     if scope != "none":  # and something really is visible
         assert expected[0] > 0, f"{table}: no rows in scope {scope} for {role}"
@@ -197,6 +204,7 @@ INSERT_ROWS = {
     "app.supplier_contacts": {"supplier_id": "__supplier__", "name": "Test contact", "email": "t@example.com",
                               "phone": "0", "position": "Sales"},
     "app.sample_comments": {"sample_id": "__sample__", "author_id": "__me__", "body": "Test comment"},
+    "app.watches": {"staff_id": "__me__", "sample_id": "__sample__", "supplier_id": None},
     "app.sample_photos": {"sample_id": "__sample__", "uploaded_by": "__me__", "content_type": "image/png",
                           "width": 1, "height": 1, "image": b"\x89PNG", "thumbnail": b"\xff\xd8", "caption": "x"},
 }
@@ -209,7 +217,7 @@ INSERT_CASES = [(t, r) for t in TABLES for r in ROLES]
 def test_insert(conn, table, role):
     cols = expand(TABLES[table].get("insert")).get(role)
     row = dict(INSERT_ROWS.get(table, {}))
-    if "supplier_id" in row:
+    if row.get("supplier_id") == "__supplier__":
         row["supplier_id"] = conn.execute("select min(id) from app.suppliers").fetchone()[0]
     for key, value in row.items():
         if value == "__sample__":

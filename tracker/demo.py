@@ -180,7 +180,9 @@ class Loader:
         self.act(buyer_role, buyer, t)
         lead = rng.randint(5, 20)
         unit = round(rng.uniform(40, 450) / dict((c, r) for c, _, r in CURRENCIES)[currency] * 0.79, 2)
-        self.q("select app.order_sample(%s::bigint, %s::int, %s::numeric, %s::text, %s::date, %s::int, null, %s::text)",
+        # the demo's buyers read the supplier's QC record and order anyway (the acknowledgement is recorded)
+        self.q("select app.order_sample(%s::bigint, %s::int, %s::numeric, %s::text, %s::date, %s::int, null, %s::text, "
+               "p_accept_supplier_risk => true)",
                (sid, supplier, unit, currency, (t + timedelta(days=lead)).date(), rng.choice([1, 1, 1, 2, 3]),
                 f"PO-{rng.randint(100000, 999999)}"))
         late = rng.random() < 0.15
@@ -280,6 +282,30 @@ class Loader:
         self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
         self.q("select app.override_state(%s::bigint, 'received', %s::text, %s::int)",
                (sid, "Courier failed to collect; sample is back on the shelf", self.locations[0]))
+        self.repeat_mistakes()
+
+    def repeat_mistakes(self):
+        """Issue 15 in the demo: an earlier supplier hold, lifted; a current one; a pair of
+        look-alikes dismissed as not duplicates; and a first watch for every demo login."""
+        persona = {role: people[0][0] for role, people in self.people.items()}
+        lifted, held = sorted(self.bad_suppliers)
+        self.act("ops_director", persona["ops_director"], self.now - timedelta(days=40))
+        self.q("select app.hold_supplier(%s, %s)", (lifted, "Late on three orders in a row"))
+        self.act("senior_buyer", persona["senior_buyer"], self.now - timedelta(days=12))
+        self.q("select app.lift_supplier_hold(%s, %s)", (lifted, "New production manager; deliveries back on time"))
+        self.act("senior_buyer", persona["senior_buyer"], self.now - timedelta(days=1))
+        self.q("select app.hold_supplier(%s, %s)", (held, "QC rejected most recent samples; quality review booked"))
+        pair = self.q("select a_id, b_id from app.duplicate_pairs((select season_id from app.samples "
+                      "where state not in ('returned', 'cut-for-production') group by 1 order by count(*) desc "
+                      "limit 1)) limit 1").fetchone()
+        if pair:
+            self.q("select app.dismiss_duplicate(%s, %s, %s)", (*pair, "Different fabrics and price points"))
+        for role, sid in persona.items():
+            self.act(role, sid, self.now - timedelta(hours=1))
+            self.q("insert into app.watches (staff_id, sample_id) select app.current_staff_id(), max(id) "
+                   "from app.samples where state not in ('returned', 'cut-for-production')")
+        self.act("designer", persona["designer"], self.now - timedelta(hours=1))
+        self.q("insert into app.watches (staff_id, supplier_id) values (app.current_staff_id(), %s)", (held,))
 
 
 def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:

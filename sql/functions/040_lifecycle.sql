@@ -48,6 +48,23 @@ language sql immutable parallel safe
 as $$ select app_private.words_or(array(select app_private.role_label(r) from unnest(p_roles) r)) $$;
 comment on function app_private.roles_phrase(app.staff_role[]) is 'Roles as they read in a sentence ("logistics or a factory liaison").';
 
+-- a request or order made despite similar samples (sql/functions/075_repeat_mistakes.sql)
+create or replace function app_private.despite_note(p_stage text, p_similar bigint[], p_note text) returns text
+language sql immutable parallel safe
+as $$
+  select nullif(concat_ws(' · ',
+           case when cardinality(p_similar) > 0 then
+             format('%s despite %s similar: %s', p_stage, cardinality(p_similar), array_to_string(p_similar, ', ')) end,
+           nullif(btrim(p_note), '')), '')
+$$;
+comment on function app_private.despite_note(text, bigint[], text) is 'The timeline note of a request or order made despite similar samples ("ordered despite 2 similar: 4421, 4430"), followed by the person''s own note.';
+
+create or replace function app_private.despite_details(p_similar bigint[]) returns jsonb
+language sql immutable parallel safe
+as $$ select case when cardinality(p_similar) > 0 then jsonb_build_object('despite_similar', to_jsonb(p_similar))
+                  else '{}'::jsonb end $$;
+comment on function app_private.despite_details(bigint[]) is 'Event details recording the similar samples acknowledged.';
+
 ------------------------------------------------------------------------------
 -- Who is acting, and may they see this sample?
 ------------------------------------------------------------------------------
@@ -398,6 +415,11 @@ begin
   when 'order' then
     perform app_private.require_ref(exists (select 1 from app.suppliers where id = (p_values ->> 'supplier_id')::int and active),
                                     'supplier', (p_values ->> 'supplier_id')::bigint, p_s.id);
+    perform app_private.check_supplier_hold((p_values ->> 'supplier_id')::int, format('order sample %s', p_s.id));
+    details := app_private.check_supplier_risk((p_values ->> 'supplier_id')::int, p_s.id,
+                                               coalesce((p_values ->> 'accept_supplier_risk')::boolean, false))
+               || app_private.despite_details(array(select jsonb_array_elements_text(
+                    coalesce(nullif(p_values -> 'despite_similar', 'null'), '[]')))::bigint[]);
     select gbp_rate into v_rate from app.currencies where code = upper(app_private.value_text(p_values, 'currency'));
     if not found then
       raise exception using errcode = 'TR005',
@@ -631,7 +653,8 @@ create or replace trigger after_insert_notify after insert on app.sample_events
 ------------------------------------------------------------------------------
 create or replace function app.request_sample(
   p_title text, p_category_id integer, p_season_id integer, p_supplier_id integer default null,
-  p_style_code text default null, p_on_loan boolean default false, p_note text default null)
+  p_style_code text default null, p_on_loan boolean default false, p_note text default null,
+  p_despite_similar bigint[] default null)
 returns bigint
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -666,6 +689,7 @@ begin
   if p_supplier_id is not null and not exists (select 1 from app.suppliers where id = p_supplier_id and active) then
     raise exception using errcode = 'TR005', message = format('supplier %s does not exist or is inactive', p_supplier_id);
   end if;
+  perform app_private.check_supplier_hold(p_supplier_id, 'request a sample');
 
   insert into app.samples (title, style_code, category_id, season_id, team_id, requested_by, supplier_id,
                            on_loan, state, state_changed_at, created_at, updated_at)
@@ -673,25 +697,30 @@ begin
           p_supplier_id, coalesce(p_on_loan, false), 'requested', v_now, v_now, v_now)
   returning id into v_id;
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at, note, details)
-  values (v_id, 'request', null, 'requested', v_me.id, v_me.role::text, v_now, nullif(btrim(p_note), ''),
+  values (v_id, 'request', null, 'requested', v_me.id, v_me.role::text, v_now,
+          app_private.despite_note('requested', p_despite_similar, p_note),
           jsonb_build_object('title', btrim(p_title), 'category_id', p_category_id, 'season_id', p_season_id,
-                             'supplier_id', p_supplier_id));
+                             'supplier_id', p_supplier_id)
+          || app_private.despite_details(p_despite_similar));
   return v_id;
 end
 $$;
-comment on function app.request_sample(text, integer, integer, integer, text, boolean, text) is 'Buyer or senior buyer: creates a sample request for their own team. Returns the new sample number.';
+comment on function app.request_sample(text, integer, integer, integer, text, boolean, text, bigint[]) is 'Buyer or senior buyer: creates a sample request for their own team (never from a supplier on hold, TR014). p_despite_similar records the similar samples the buyer was shown and went ahead despite. Returns the new sample number.';
 
 create or replace function app.order_sample(
   p_sample_id bigint, p_supplier_id integer, p_unit_cost numeric, p_currency text, p_expected_on date,
   p_quantity integer default 1, p_fx_rate numeric default null, p_po_number text default null,
-  p_on_loan boolean default null, p_note text default null)
+  p_on_loan boolean default null, p_note text default null, p_despite_similar bigint[] default null,
+  p_accept_supplier_risk boolean default false)
 returns bigint
 language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$ select app_private.perform_action(p_sample_id, 'order', jsonb_build_object(
         'supplier_id', p_supplier_id, 'unit_cost', p_unit_cost, 'currency', p_currency, 'expected_on', p_expected_on,
-        'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan), p_note) $$;
-comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Returns the event id.';
+        'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan,
+        'despite_similar', to_jsonb(p_despite_similar), 'accept_supplier_risk', p_accept_supplier_risk),
+        app_private.despite_note('ordered', p_despite_similar, p_note)) $$;
+comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text, bigint[], boolean) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Never from a supplier on hold (TR014); from one with a QC reject in the last months only with p_accept_supplier_risk (TR015). p_despite_similar records the similar samples shown. Returns the event id.';
 
 create or replace function app.withdraw_request(p_sample_id bigint, p_reason text)
 returns bigint

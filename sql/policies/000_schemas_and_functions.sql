@@ -21,8 +21,8 @@ grant execute on function app.current_staff_id(), app.current_staff_role(), app.
 -- role, scope and state against app.transition_rules itself, so every role may call
 -- them and gets the rule's own sentence when it may not act
 grant execute on function
-    app.request_sample(text, integer, integer, integer, text, boolean, text),
-    app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text),
+    app.request_sample(text, integer, integer, integer, text, boolean, text, bigint[]),
+    app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text, bigint[], boolean),
     app.withdraw_request(bigint, text),
     app.receive_sample(bigint, integer, date, text),
     app.hand_to_design(bigint, bigint, text),
@@ -42,9 +42,17 @@ grant execute on function
     app.removable_photos(bigint),
     app.available_actions(bigint),
     app.holder_choices(bigint, text),
-    app.search_samples(text, integer, integer)
+    app.search_samples(text, integer, integer),
+    -- repeat mistakes: similar samples, supplier records and holds (each checks the caller's role itself)
+    app.similar_samples(text, integer, integer, integer, text, bigint, integer),
+    app.supplier_record(integer),
+    app.supplier_recent_rejects(integer, integer)
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin;
+-- likely duplicate pairs, their dismissal, and supplier holds: senior buyers and directors
+grant execute on function app.duplicate_pairs(integer, integer), app.dismiss_duplicate(bigint, bigint, text),
+    app.hold_supplier(integer, text), app.lift_supplier_hold(integer, text)
+  to senior_buyer, ops_director, md;
 -- NOTE: app_private is granted to no staff role, not even USAGE: its functions take
 --       identities and rows as parameters and trust them, so they run only inside
 --       the definer entry points above (and are SECURITY INVOKER, so calling one
