@@ -78,6 +78,7 @@ def test_no_executable_function_takes_a_row(conn):
 
 # ---------------------------------------------------------------- (c) definers derive identity
 IDENTITY_MARKERS = ("app_private.perform_action(", "app_private.require_staff()", "app.current_staff_id()",
+                    "app_private.require_counter()",
                     "app_private.require_credentials_admin(", "current_setting('tracker.session'", "session_user")
 
 
@@ -227,6 +228,7 @@ def hostile_values(argtype: str, hidden: int) -> list:
     return {
         "bigint": [hidden, -1, 0, 2 ** 62, None],
         "bigint[]": [[hidden], [-1], [], None, [hidden, 2 ** 62]],
+        "jsonb": ['{"location_id": 1, "to_state": "returned"}', "{}", None, '[1, 2]', '{"holder_id": "x"}'],
         "integer": [hidden % 2 ** 31, -1, 2 ** 31 - 1, 0, None],
         # "zanzibar" is a word of a comment on a hidden request: search must not find it
         "text": ["zanzibar", "'); select 1; --", "", "x" * 5000, None],

@@ -306,6 +306,23 @@ class Loader:
                    "from app.samples where state not in ('returned', 'cut-for-production')")
         self.act("designer", persona["designer"], self.now - timedelta(hours=1))
         self.q("insert into app.watches (staff_id, supplier_id) values (app.current_staff_id(), %s)", (held,))
+        self.stocktake(persona["logistics"])
+
+    def stocktake(self, counter):
+        """Issue 14 in the demo: yesterday's count of the busiest shelf, one sample missing and one
+        found that the records put elsewhere."""
+        self.act("logistics", counter, self.now - timedelta(days=1))
+        shelf = self.q("select location_id from app.samples where state = 'received' and location_id is not null "
+                       "group by 1 order by count(*) desc limit 1").fetchone()
+        if not shelf:
+            return
+        take = self.q("select app.start_stocktake(%s)", shelf).fetchone()[0]
+        expected = [r[0] for r in self.q("select unnest(expected) from app.stocktakes where id = %s", (take,))]
+        stray = self.q("select id from app.samples where state = 'received' and location_id <> %s order by id limit 1",
+                       shelf).fetchone()
+        for sid in expected[1:] + ([stray[0]] if stray else []):
+            self.q("select app.count_sample(%s, %s)", (take, sid))
+        self.q("select app.close_stocktake(%s)", (take,))
 
 
 def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:

@@ -46,13 +46,19 @@ grant execute on function
     -- repeat mistakes: similar samples, supplier records and holds (each checks the caller's role itself)
     app.similar_samples(text, integer, integer, integer, text, bigint, integer),
     app.supplier_record(integer),
-    app.supplier_recent_rejects(integer, integer)
+    app.supplier_recent_rejects(integer, integer),
+    -- the sample room: many samples at once (each checked like a single action)
+    app.bulk_act(text, bigint[], jsonb, boolean, text)
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin;
 -- likely duplicate pairs, their dismissal, and supplier holds: senior buyers and directors
 grant execute on function app.duplicate_pairs(integer, integer), app.dismiss_duplicate(bigint, bigint, text),
     app.hold_supplier(integer, text), app.lift_supplier_hold(integer, text)
   to senior_buyer, ops_director, md;
+-- stocktakes: logistics and directors count (each function checks the role as well)
+grant execute on function app.start_stocktake(integer), app.count_sample(bigint, bigint),
+    app.close_stocktake(bigint), app.stocktake_report(bigint)
+  to logistics, ops_director, md;
 -- NOTE: app_private is granted to no staff role, not even USAGE: its functions take
 --       identities and rows as parameters and trust them, so they run only inside
 --       the definer entry points above (and are SECURITY INVOKER, so calling one
