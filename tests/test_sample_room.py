@@ -187,3 +187,44 @@ def test_stocktake_pages(app, db):
     assert f"{expected[0]}: found." in page and f"{len(expected) - 1} missing" in page
     assert c.get(f"/stocktake/{take}.csv").status_code == 200
     assert client_for(app, "designer").get(f"/stocktake/{take}").status_code in (403, 404)
+
+
+# ---------------------------------------------------------------- confirmed handovers
+def transit(conn, sid):
+    return conn.execute("select transit_from, transit_since is not null from app.samples where id = %s",
+                        (sid,)).fetchone()
+
+
+def test_a_handover_is_in_transit_until_the_receiver_confirms(lc, conn):
+    sid = lc.make("received")
+    lc.call("logistics", "select app.hand_to_design(%s, %s)", (sid, lc.designer))
+    assert transit(conn, sid) == (lc.people.get("logistics")["id"], True)
+    assert lc.state(sid) == "with-design"  # still one of the eight states
+    # another designer cannot confirm for the holder
+    other = conn.execute("select id, role::text, team_id, email from app.staff where role = 'designer' and active "
+                         "and id <> %s limit 1", (lc.designer,)).fetchone()
+    with pytest.raises(psycopg.Error) as err:
+        with conn.transaction():
+            lc.call(dict(zip(("id", "role", "team_id", "email"), other)), "select app.confirm_handover(%s)", (sid,))
+    assert err.value.sqlstate == "TR003" and "only they can confirm" in str(err.value)
+    lc.call("designer", "select app.confirm_handover(%s)", (sid,))
+    assert transit(conn, sid) == (None, False)
+    ev = conn.execute("select action, details ->> 'handed_over_by' from app.sample_events where sample_id = %s "
+                      "order by id desc limit 1", (sid,)).fetchone()
+    assert ev == ("confirm_handover", str(lc.people.get("logistics")["id"]))
+    with pytest.raises(psycopg.Error) as err:
+        with conn.transaction():
+            lc.call("designer", "select app.confirm_handover(%s)", (sid,))
+    assert err.value.sqlstate == "TR001"
+
+
+def test_taking_a_sample_yourself_needs_no_confirmation_and_moving_on_clears_it(lc, conn):
+    sid = lc.make("received")
+    lc.call("designer", "select app.hand_to_design(%s, %s)", (sid, lc.designer))
+    assert transit(conn, sid) == (None, False)
+    lc.call("designer", "select app.hand_to_sales(%s, %s)", (sid, lc.sales_exec))
+    assert transit(conn, sid)[0] == lc.people.get("designer")["id"]
+    lc.call("logistics", "select app.send_to_factory(%s, %s)", (sid, lc.factory))
+    assert transit(conn, sid)[0] == lc.people.get("logistics")["id"]  # a new handover: to the factory
+    lc.call("factory_liaison", "select app.confirm_handover(%s)", (sid,))
+    assert transit(conn, sid) == (None, False)

@@ -282,7 +282,19 @@ class Loader:
         self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
         self.q("select app.override_state(%s::bigint, 'received', %s::text, %s::int)",
                (sid, "Courier failed to collect; sample is back on the shelf", self.locations[0]))
+        self.confirm_handovers()
         self.repeat_mistakes()
+
+    def confirm_handovers(self):
+        """Most receivers confirm a handover within hours; the last few of the past day stay in
+        transit, so the demo shows what waiting for a confirmation looks like."""
+        waiting = self.q("select id, state::text, holder_id, transit_since from app.samples "
+                         "where transit_from is not null order by transit_since").fetchall()
+        for sid, state, holder, since in waiting[:-4]:
+            who = ("factory_liaison", self.pick("factory_liaison")) if state == "at-factory" else (
+                next(r for r, people in self.people.items() if any(p[0] == holder for p in people)), holder)
+            self.act(who[0], who[1], min(since + timedelta(hours=self.rng.uniform(0.5, 6)), self.now))
+            self.q("select app.confirm_handover(%s)", (sid,))
 
     def repeat_mistakes(self):
         """Issue 15 in the demo: an earlier supplier hold, lifted; a current one; a pair of

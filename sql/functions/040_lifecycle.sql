@@ -136,6 +136,8 @@ as $$
       or (p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id)
     when p_action = 'approve_for_production' then
       p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id
+    when p_action = 'confirm_handover' then
+      p_s.holder_id = p_me.id or (p_s.state = 'at-factory' and p_me.role = 'factory_liaison')
     else true
   end
 $$;
@@ -334,7 +336,9 @@ begin
     select full_name into v_requester from app.staff where id = p_s.requested_by;
     select code into v_team from app.teams where id = p_s.team_id;
     raise exception using errcode = 'TR003',
-      message = case when p_action = 'approve_for_production'
+      message = case when p_action = 'confirm_handover'
+        then format('sample %s was handed to someone else; only they can confirm they have it', p_s.id)
+        when p_action = 'approve_for_production'
         then format('sample %s belongs to team %s; only a senior buyer of that team can %s', p_s.id, v_team, v_rule.verb)
         else format('sample %s was requested by %s; only they or a senior buyer of team %s can %s',
                     p_s.id, v_requester, v_team, v_rule.verb) end;
@@ -396,6 +400,12 @@ as $$
 $$;
 comment on function app_private.arrival_changes(app.samples, app.sample_state, jsonb) is 'The facts a sample has in a state: what is set from the values and what is cleared because it no longer applies (shelf, holder, courier, approval, …).';
 
+create or replace function app_private.transit(p_in_transit boolean, p_me app.staff) returns jsonb
+language sql stable
+as $$ select case when p_in_transit then jsonb_build_object('transit_from', p_me.id, 'transit_since', app.clock())
+                  else jsonb_build_object('transit_from', null, 'transit_since', null) end $$;
+comment on function app_private.transit(boolean, app.staff) is 'The transit columns of a move: set (from this person, now) for a handover the receiver must confirm, cleared otherwise.';
+
 create or replace function app_private.plan_changes(
   p_s app.samples, p_rule app.transition_rules, p_values jsonb, p_me app.staff,
   out changes jsonb, out details jsonb, out to_state app.sample_state)
@@ -439,6 +449,12 @@ begin
                                   'on_loan', coalesce((p_values ->> 'on_loan')::boolean, p_s.on_loan));
   when 'withdraw' then
     changes := jsonb_build_object('withdrawn_at', app.clock());
+  when 'confirm_handover' then
+    if p_s.transit_from is null then
+      raise exception using errcode = 'TR001', message = format('sample %s is not waiting for a confirmation', p_s.id);
+    end if;
+    changes := app_private.transit(false, p_me);
+    details := jsonb_build_object('handed_over_by', p_s.transit_from, 'handed_over_at', p_s.transit_since);
   when 'cancel_order' then
     -- the order is called off before the sample arrives: shown as withdrawn, like a
     -- withdrawn request; the cost row stays as the record of what was ordered
@@ -457,7 +473,9 @@ begin
   when 'hand_to_design', 'hand_to_sales' then
     v_holder := (p_values ->> 'holder_id')::bigint;
     perform app_private.check_holder(p_s, v_holder, to_state);
-    changes := jsonb_build_object('holder_id', v_holder, 'location_id', null);
+    -- handed to someone else: in transit until they confirm; taken by the holder: no transit
+    changes := jsonb_build_object('holder_id', v_holder, 'location_id', null)
+               || app_private.transit(v_holder <> p_me.id, p_me);
   when 'hand_back', 'return_from_factory' then
     perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
                                     'location', (p_values ->> 'location_id')::bigint, p_s.id);
@@ -465,7 +483,8 @@ begin
   when 'send_to_factory' then
     perform app_private.require_ref(exists (select 1 from app.factories where id = (p_values ->> 'factory_id')::int and active),
                                     'factory', (p_values ->> 'factory_id')::bigint, p_s.id);
-    changes := jsonb_build_object('factory_id', (p_values ->> 'factory_id')::int, 'holder_id', null, 'location_id', null);
+    changes := jsonb_build_object('factory_id', (p_values ->> 'factory_id')::int, 'holder_id', null, 'location_id', null)
+               || app_private.transit(p_me.role <> 'factory_liaison', p_me);
   when 'return_to_supplier' then
     changes := jsonb_build_object('courier_ref', app_private.value_text(p_values, 'courier_ref'),
                                   'holder_id', null, 'location_id', null);
@@ -583,13 +602,14 @@ begin
   update app.samples
      set (title, style_code, category_id, season_id, supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
           return_due_on, qc_rejected, last_qc_result, production_approved_by, production_approved_at, courier_ref,
-          withdrawn_at, state_changed_at, version, updated_at)
+          withdrawn_at, transit_from, transit_since, state_changed_at, version, updated_at)
        = (v_new.title, v_new.style_code, v_new.category_id, v_new.season_id,
           v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
           v_new.on_loan, v_new.expected_on, v_new.received_on, v_new.return_due_on, v_new.qc_rejected,
           v_new.last_qc_result,
           v_new.production_approved_by, v_new.production_approved_at, v_new.courier_ref,
-          v_new.withdrawn_at, case when v_moves then v_now else p_s.state_changed_at end,
+          v_new.withdrawn_at, v_new.transit_from, v_new.transit_since,
+          case when v_moves then v_now else p_s.state_changed_at end,
           p_s.version + 1, v_now)
    where id = p_s.id;
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at,
@@ -618,6 +638,10 @@ begin
   v_s := app_private.lock_sample(p_sample_id, v_me);
   v_rule := app_private.check_rule(v_s, p_action, v_me);
   v_plan := app_private.plan_changes(v_s, v_rule, p_values, v_me);
+  -- a sample that moves on is no longer waiting for the last handover's confirmation
+  if v_plan.to_state is distinct from v_s.state and not (v_plan.changes ? 'transit_from') then
+    v_plan.changes := v_plan.changes || app_private.transit(false, v_me);
+  end if;
   v_event := app_private.apply_change(v_s, p_action, v_plan.to_state, v_plan.changes, v_me,
                                       coalesce(p_note, case when p_action in ('withdraw', 'override', 'cancel_order')
                                                             then p_values ->> 'reason' end),
@@ -801,6 +825,13 @@ set search_path = pg_catalog, app, app_private, pg_temp
 as $$ select app_private.perform_action(p_sample_id, 'buy_out', '{}', p_note) $$;
 comment on function app.buy_out(bigint, text) is 'Requesting buyer or senior buyer of the team: records that an on-loan sample was bought from the supplier (no return due any more; it may then be cut).';
 
+create or replace function app.confirm_handover(p_sample_id bigint, p_note text default null)
+returns bigint
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'confirm_handover', '{}', p_note) $$;
+comment on function app.confirm_handover(bigint, text) is 'The person a sample was handed to (or a factory liaison, for a sample sent to a factory): confirms it arrived; until then it shows as in transit from the sender.';
+
 create or replace function app.cut_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
 language sql volatile security definer
@@ -856,6 +887,7 @@ begin
      and not (r.action = 'approve_for_production' and v_s.production_approved_at is not null)
      and not (r.action = 'cut_for_production' and (v_s.production_approved_at is null or v_s.on_loan))
      and not (r.action = 'buy_out' and not v_s.on_loan)
+     and not (r.action = 'confirm_handover' and v_s.transit_from is null)
    -- moves first; then corrections, calling the order off, and the director's override
    order by r.action = 'override', r.action = 'cancel_order', r.action = 'correct', r.action;
 end

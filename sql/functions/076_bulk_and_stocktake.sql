@@ -11,7 +11,7 @@ set local role tracker_owner;
 
 create or replace function app_private.bulk_actions() returns text[]
 language sql immutable parallel safe
-as $$ select '{receive,hand_to_design,hand_to_sales,hand_back,send_to_factory,return_from_factory,return_to_supplier}'::text[] $$;
+as $$ select '{receive,hand_to_design,hand_to_sales,hand_back,send_to_factory,return_from_factory,return_to_supplier,confirm_handover}'::text[] $$;
 comment on function app_private.bulk_actions() is 'The actions a bulk call may apply: the moves of the sample room.';
 
 create or replace function app_private.bulk_limit() returns integer

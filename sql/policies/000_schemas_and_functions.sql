@@ -33,6 +33,7 @@ grant execute on function
     app.return_to_supplier(bigint, text, text),
     app.approve_for_production(bigint, text),
     app.buy_out(bigint, text),
+    app.confirm_handover(bigint, text),
     app.cut_for_production(bigint, text),
     app.record_inspection(bigint, app.qc_result, text, text),
     app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date),

@@ -59,7 +59,11 @@ select s.id,
        k.currency,
        k.fx_rate_to_gbp,
        k.total_gbp,
-       k.po_number
+       k.po_number,
+       -- a handover the receiver has not confirmed yet (issue 14)
+       s.transit_from,
+       tf.full_name as transit_from_name,
+       s.transit_since
   from app.samples s
   join app.teams t on t.id = s.team_id
   join app.categories c on c.id = s.category_id
@@ -69,7 +73,8 @@ select s.id,
   left join app.staff h on h.id = s.holder_id
   left join app.locations l on l.id = s.location_id
   left join app.factories f on f.id = s.factory_id
-  left join app.sample_costs k on k.sample_id = s.id;
+  left join app.sample_costs k on k.sample_id = s.id
+  left join app.staff tf on tf.id = s.transit_from;
 comment on view app.sample_overview is 'Samples with names resolved and costs joined; select * works for every role, hidden cost fields read as NULL.';
 
 grant select on app.sample_overview to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,

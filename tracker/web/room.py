@@ -24,6 +24,7 @@ MOVES = {  # action -> (label, the one value it needs: (field, kind))
     "send_to_factory": ("Send to a factory", ("factory_id", "factory")),
     "return_from_factory": ("Bring back from the factory", ("location_id", "location")),
     "return_to_supplier": ("Return to the supplier", ("courier_ref", "text")),
+    "confirm_handover": ("Confirm I have them (handed to me)", ("note", "text")),
 }
 CHOICES = {
     "location": "select id, code || ' - ' || name as name from app.locations order by code",

@@ -60,6 +60,8 @@ ACTIONS = {
                  ("notes", "Inspector's notes", "textarea", False)]),
     "hand_back": ("select app.hand_back(p_sample_id => %(sid)s, p_location_id => %(location)s, p_note => %(note)s)",
                   [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+    "confirm_handover": ("select app.confirm_handover(p_sample_id => %(sid)s, p_note => %(note)s)",
+                         [("note", "Note", "text", False)]),
     "buy_out": ("select app.buy_out(p_sample_id => %(sid)s, p_note => %(note)s)",
                 [("note", "Note (price agreed, invoice)", "text", False)]),
     "correct": ("select app.correct_sample(p_sample_id => %(sid)s, p_title => %(title)s, "
@@ -231,7 +233,8 @@ DONE = {"order": "ordered", "withdraw": "withdrawn (request cancelled)", "receiv
         "return_to_supplier": "returned to the supplier", "approve_for_production": "approved for production",
         "cut_for_production": "cut for production", "inspect": "inspected: result recorded",
         "override": "moved by override", "hand_back": "back in the sample room", "buy_out": "bought out",
-        "correct": "corrected", "cancel_order": "cancelled: the order is withdrawn"}
+        "correct": "corrected", "cancel_order": "cancelled: the order is withdrawn",
+        "confirm_handover": "confirmed: it is with you"}
 RETRY_KEY = "retry"
 MAX_KEPT = 2000  # characters of form values kept through the redirect (the session is a cookie)
 
