@@ -18,7 +18,7 @@ TABLES = MATRIX["tables"]
 PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id",
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
       "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id",
-      "app.duplicate_dismissals": "sample_a"}
+      "app.duplicate_dismissals": "sample_a", "app.import_layouts": "header_key"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {
@@ -205,6 +205,8 @@ INSERT_ROWS = {
                               "phone": "0", "position": "Sales"},
     "app.sample_comments": {"sample_id": "__sample__", "author_id": "__me__", "body": "Test comment"},
     "app.watches": {"staff_id": "__me__", "sample_id": "__sample__", "supplier_id": None},
+    "app.import_batches": {"staff_id": "__me__", "filename": "x.csv", "headers": ["a"], "rows": "[]", "mapping": "{}"},
+    "app.import_layouts": {"header_key": "test-layout", "mapping": "{}"},
     "app.sample_photos": {"sample_id": "__sample__", "uploaded_by": "__me__", "content_type": "image/png",
                           "width": 1, "height": 1, "image": b"\x89PNG", "thumbnail": b"\xff\xd8", "caption": "x"},
 }

@@ -319,6 +319,27 @@ class Loader:
         self.act("designer", persona["designer"], self.now - timedelta(hours=1))
         self.q("insert into app.watches (staff_id, supplier_id) values (app.current_staff_id(), %s)", (held,))
         self.stocktake(persona["logistics"])
+        self.old_spreadsheet(persona)
+
+    def old_spreadsheet(self, persona):
+        """Issue 14 in the demo: the old tracking sheet uploaded by each person who imports,
+        mapped but not yet imported (the dry run is one click away)."""
+        from psycopg.types.json import Jsonb
+        from .imports import guess_mapping, layout_key
+        headers = ["Sample No", "Description", "Category", "Season", "Team", "Supplier", "Status"]
+        season = self.q("select code from app.seasons order by starts_on desc limit 1").fetchone()[0]
+        supplier = self.q("select name from app.suppliers where on_hold_at is null order by id limit 1").fetchone()[0]
+        rows = [{"_row": n + 2, "Sample No": f"SHEET-{n + 1}", "Description": title, "Category": cat,
+                 "Season": season, "Team": "WW", "Supplier": supplier, "Status": "requested"}
+                for n, (title, cat) in enumerate([("Broderie anglaise blouse", "Shirts"),
+                                                  ("Raffia tote", "Bags"), ("Suede chelsea boot", "Footwear")])]
+        for role in ("logistics", "senior_buyer", "system_admin"):
+            self.act(role, persona[role], self.now - timedelta(hours=5))
+            self.q("insert into app.import_batches (staff_id, filename, headers, rows, mapping) "
+                   "values (app.current_staff_id(), 'old-tracker.xlsx', %s, %s, %s)",
+                   (headers, Jsonb(rows), Jsonb(guess_mapping(headers))))
+        self.q("insert into app.import_layouts (header_key, mapping) values (%s, %s)",
+               (layout_key(headers), Jsonb(guess_mapping(headers))))
 
     def stocktake(self, counter):
         """Issue 14 in the demo: yesterday's count of the busiest shelf, one sample missing and one

@@ -32,7 +32,11 @@ declare
   v_id bigint;
   v_failed integer := 0;
   v_first text;
-  v_results jsonb := '[]';
+  v_ids bigint[] := '{}';
+  v_oks boolean[] := '{}';
+  v_events bigint[] := '{}';
+  v_codes text[] := '{}';
+  v_messages text[] := '{}';
   v_event bigint;
 begin
   if p_action is null or not (p_action = any (app_private.bulk_actions())) then
@@ -57,7 +61,8 @@ begin
   foreach v_id in array (select array_agg(distinct x order by x) from unnest(p_sample_ids) x where x is not null) loop
     begin
       v_event := app_private.perform_action(v_id, p_action, v_values, p_note);
-      v_results := v_results || jsonb_build_object('id', v_id, 'ok', true, 'event', v_event);
+      v_ids := v_ids || v_id; v_oks := v_oks || true; v_events := v_events || v_event;
+      v_codes := v_codes || null::text; v_messages := v_messages || null::text;
     exception when sqlstate 'TR001' or sqlstate 'TR002' or sqlstate 'TR003' or sqlstate 'TR004'
                    or sqlstate 'TR005' or sqlstate 'TR006' or sqlstate 'TR007' or sqlstate 'TR008'
                    or sqlstate 'TR009' or sqlstate 'TR014' or sqlstate 'TR015' or invalid_text_representation
@@ -65,20 +70,19 @@ begin
       -- our refusal for this sample only: its savepoint is rolled back, the others stand
       v_failed := v_failed + 1;
       get stacked diagnostics v_first = message_text;
-      v_results := v_results || jsonb_build_object('id', v_id, 'ok', false, 'code', sqlstate, 'message', v_first);
+      v_ids := v_ids || v_id; v_oks := v_oks || false; v_events := v_events || null::bigint;
+      v_codes := v_codes || sqlstate::text; v_messages := v_messages || v_first;
     end;
   end loop;
   if p_all_or_nothing and v_failed > 0 then
     raise exception using errcode = 'TR016',
       message = format('%s of %s samples cannot be %s, so none was changed', v_failed,
-                       jsonb_array_length(v_results), replace(p_action, '_', ' ')),
-      detail = (select string_agg(format('%s: %s', r ->> 'id', r ->> 'message'), '; ')
-                  from jsonb_array_elements(v_results) r where not (r ->> 'ok')::boolean),
+                       cardinality(v_ids), replace(p_action, '_', ' ')),
+      detail = (select string_agg(format('%s: %s', u.u_id, u.u_message), '; ')
+                  from unnest(v_ids, v_oks, v_messages) u(u_id, u_ok, u_message) where not u.u_ok),
       hint = 'Take the refused samples out of the selection, or apply the action to the legal ones only.';
   end if;
-  return query select (r ->> 'id')::bigint, (r ->> 'ok')::boolean, (r ->> 'event')::bigint, r ->> 'code',
-                      r ->> 'message'
-                 from jsonb_array_elements(v_results) r;
+  return query select * from unnest(v_ids, v_oks, v_events, v_codes, v_messages);
 end
 $$;
 comment on function app.bulk_act(text, bigint[], jsonb, boolean, text) is 'Applies one sample-room move (receive, hand to design/sales, hand back, send to/bring back from a factory, return to supplier) to up to 500 samples in one transaction, each checked like a single action; returns per sample whether it was done and, if not, our SQLSTATE and sentence. All-or-nothing: any refusal changes nothing (TR016).';

@@ -93,7 +93,8 @@ def friendly(exc: psycopg.Error) -> str:
     if code.startswith("TR"):
         msg = exc.diag.message_primary or "That did not work."
         msg = msg[0].upper() + msg[1:]
-        return f"{msg}. {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}."
+        end = "" if msg.endswith(("?", "!", ".")) else "."
+        return f"{msg}{end} {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}{end}"
     if code == "42501":
         return "You are not allowed to do that."
     if code in ("22P02", "22007", "22008", "22003"):
