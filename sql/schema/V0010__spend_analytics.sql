@@ -142,6 +142,9 @@ create table analytics_private.refreshes (
   seconds jsonb not null default '{}'
 );
 comment on table analytics_private.refreshes is 'One row per refresh of the analytics materialised views; the newest finished row''s started_at is the "data as of" time.';
+alter table analytics_private.refreshes enable row level security;
+alter table analytics_private.refreshes force row level security;
+-- NOTE: no policy and no grant: staff read it only through analytics.data_as_of.
 insert into analytics_private.refreshes (started_at, finished_at, trigger) values (now(), now(), 'migration');
 
 reset role;
