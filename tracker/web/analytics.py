@@ -330,7 +330,7 @@ def budgets():
     with db.as_user() as conn:
         p, ctx = page_context(conn)
         lines_ = table(conn, "budget_lines", p)
-        can_edit = conn.execute("select has_table_privilege('app.budgets', 'insert') as ok").fetchone()["ok"]
+        can_edit = conn.execute("select has_any_column_privilege('app.budgets', 'insert') as ok").fetchone()["ok"]
         teams = conn.execute("select id, code as name from app.teams where %s or id = app.current_team_id() "
                              "order by code", (g.user["role"] != "senior_buyer",)).fetchall()
         cats = conn.execute("select id, name from app.categories order by name").fetchall()
@@ -411,7 +411,8 @@ def analytics_cell(v, kind):
     if v is None:
         return "–"
     if kind == MONEY:
-        return charts.short_money(v) if abs(v) >= 1_000_000 else f"£{v:,.0f}"
+        text = charts.short_money(abs(v)) if abs(v) >= 1_000_000 else f"£{abs(v):,.0f}"
+        return f"−{text}" if v < 0 else text
     if kind == PCT:
         return f"{v:,.1f}%"
     if kind == CHG:
