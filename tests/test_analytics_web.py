@@ -83,6 +83,18 @@ def test_every_table_exports_as_csv_with_its_as_of(app, key):
     assert len(rows) > 1 and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ$", row[-1]) for row in rows[1:])
 
 
+@pytest.mark.parametrize("key", sorted(TABLES))
+def test_every_table_exports_as_xlsx(app, key):
+    from openpyxl import load_workbook
+    r = client_for(app, "finance").get(f"/analytics/export/{key}.xlsx")
+    assert r.status_code == 200
+    rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(values_only=True))
+    assert rows[1][0].startswith("Data as of") and list(rows[2]) == [label for _, label, _ in TABLES[key][2]]
+    csv_rows = list(csv.reader(io.StringIO(client_for(app, "finance").get(f"/analytics/export/{key}.csv")
+                                           .get_data(as_text=True))))
+    assert len(rows) - 3 == len(csv_rows) - 1 > 0
+
+
 def test_buyer_csv_holds_only_their_team(app, db):
     team = db.execute("select t.code from app.staff s join app.teams t on t.id = s.team_id "
                       "where s.email = 'buyer@example.com'").fetchone()[0]

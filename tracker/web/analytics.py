@@ -5,10 +5,10 @@ as CSV. Who sees what is the database's answer: the pages open for whoever may u
 the analytics schema, and the views return only the teams whose costs they may read."""
 import re
 from datetime import date, datetime, timezone
+from io import BytesIO
 
 import psycopg
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from psycopg.rows import tuple_row
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 
 from . import analytics_charts as charts
 from . import db, formats, lists
@@ -392,6 +392,33 @@ def export_csv(key):
     filename = f"analytics-{key}-{p['season_code']}-{p['month']:%Y-%m}.csv"
     return Response(lists.csv_lines(header, body), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/export/<key>.xlsx")
+@login_required
+def export_xlsx(key):
+    from openpyxl import Workbook
+
+    from .dashboards import xlsx_value
+    if key not in TABLES:
+        abort(404)
+    with db.as_user() as conn:
+        p, _ = page_context(conn)
+        rows, _ = run(conn, key, p)
+        stamp = as_of(conn)
+    title, _, columns = TABLES[key]
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(key[:31])
+    ws.append([title])
+    ws.append([f"Data as of {stamp['as_of'].astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if stamp else "No data yet"])
+    ws.append([label for _, label, _ in columns])
+    for r in rows:
+        ws.append([xlsx_value(r[name]) for name, _, _ in columns])
+    out = BytesIO()
+    wb.save(out)
+    out.seek(0)
+    return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     as_attachment=True, download_name=f"analytics-{key}-{p['season_code']}-{p['month']:%Y-%m}.xlsx")
 
 
 # ---------------------------------------------------------------- template helpers
