@@ -21,8 +21,8 @@ from .bench_web import client, timed
 from .common import Result, summary, timed_pairs
 
 OVERVIEW = ["categories", "trend", "budgets", "over_index", "running_hot", "seasons"]
-MATVIEWS = ["spend_facts", "spend_monthly", "supplier_scorecard", "state_days"]
-VIEWS = ["spend", "spend_monthly", "supplier_scorecard", "state_days", "category_monthly",
+MATVIEWS = ["spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard", "state_days"]
+VIEWS = ["spend", "spend_monthly", "buyer_season", "supplier_scorecard", "state_days", "category_monthly",
          "season_spend", "budget_vs_actual", "buyers_running_hot"]
 ROLES = "buyer, senior_buyer, sales_lead, finance, ops_director, md"
 LIVE_HEADLINE = ("select count(k.sample_id) as samples, sum(k.total_gbp) as spend from app.samples s "
@@ -60,8 +60,9 @@ def build_live_copies(owner):
                                    "from pg_class c where c.oid = %s::regclass", (f"analytics.{v}",)).fetchone()
         with_ = f" with ({opts})" if opts else ""
         owner.execute(f"create view bench_live_analytics.{v}{with_} as {_live(body)}")
-    fn = owner.execute("select pg_get_functiondef('analytics.supplier_over_index(date)'::regprocedure)").fetchone()[0]
-    owner.execute(_live(fn))
+    for sig in ("analytics.supplier_over_index(date)", "analytics.category_month(date)"):
+        fn = owner.execute("select pg_get_functiondef(%s::regprocedure)", (sig,)).fetchone()[0]
+        owner.execute(_live(fn))
     owner.execute("reset role")
     owner.execute(f"grant usage on schema bench_live_analytics to {ROLES}")
     owner.execute(f"grant select on all tables in schema bench_live_analytics to {ROLES}")
@@ -113,7 +114,7 @@ def run(ctx):
         a, b = page(False)(), page(True)()
         if [sorted(map(str, r)) for r in a] != [sorted(map(str, r)) for r in b]:
             raise RuntimeError("analytics overview: materialised and live figures differ")
-        ours, base = timed_pairs(page(False), page(True), 3 if ctx.quick else 5, warmup=1)
+        ours, base = timed_pairs(page(False), page(True), 2 if ctx.quick else 3, warmup=1)
         so, sb = summary(ours), summary(base)
         results.append(Result("analytics overview queries (md), median", so["median_ms"], "ms", sb["median_ms"],
                               "same queries computed live", extra={"ours": so, "baseline": sb}))

@@ -147,6 +147,16 @@ def test_monthly_rollup_mom_and_yoy_match_and_empty_months_read_zero(conn):
     assert year_boundaries > 0, "a January is compared with the December before"
 
 
+def test_category_month_is_category_monthly_for_one_month(conn):
+    refresh(conn)
+    months = [r[0] for r in conn.execute("select distinct month from analytics_private.spend_monthly").fetchall()]
+    assert len(months) > 12
+    for m in months:
+        a = as_role(conn, "md", "select * from analytics.category_monthly where month = %s order by category_id", (m,))
+        b = as_role(conn, "md", "select * from analytics.category_month(%s) order by category_id", (m,))
+        assert a == b and a, m
+
+
 def test_currency_conversion_uses_the_orders_fx_rate(conn):
     """Two samples ordered in January 2019 (no other spend then): 2 x 123.45 EUR at 0.85 and
     1 x 99.99 USD at 0.79 are £209.87 (half up from 209.865) and £78.99 (78.9921)."""
@@ -248,6 +258,8 @@ def test_outcomes_and_scorecard_match(conn):
 OBJECTS = {
     "analytics.spend": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend",
     "analytics.spend_monthly": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_monthly",
+    "analytics.buyer_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.buyer_season",
+    "analytics.category_month()": "select null, coalesce(sum(spend_gbp), 0) from analytics.category_month(%(month)s)",
     "analytics.category_monthly": "select null, coalesce(sum(spend_gbp), 0) from analytics.category_monthly",
     "analytics.season_spend": "select null, coalesce(sum(spend_gbp), 0) from analytics.season_spend",
     "analytics.budget_vs_actual": "select null, coalesce(sum(actual_gbp), 0) from analytics.budget_vs_actual",
@@ -262,6 +274,7 @@ OBJECTS = {
 OWNER = {
     "analytics.spend": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_facts where {t}",
     "analytics.spend_monthly": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_monthly where {t}",
+    "analytics.buyer_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_buyer_season where {t}",
     "analytics.supplier_scorecard": "select count(*), coalesce(sum(samples), 0) from analytics_private.supplier_scorecard where {t}",
     "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics_private.state_days where {t}",
 }
@@ -294,12 +307,13 @@ def test_scope_of_every_analytics_object_for_every_role(conn, obj, role):
         everything = conn.execute(OWNER[obj].format(t="true")).fetchone()
     else:
         facts = expected_facts(conn, team)
-        if obj == "analytics.supplier_over_index()":
+        if obj in ("analytics.supplier_over_index()", "analytics.category_month()"):
             facts = {k: v for k, v in facts.items() if k[0] == month}
         want = sum((v[1] for v in facts.values()), Decimal(0))
         assert got[1] == want
         everything = (None, sum((v[1] for k, v in expected_facts(conn).items()
-                                 if obj != "analytics.supplier_over_index()" or k[0] == month), Decimal(0)))
+                                 if obj not in ("analytics.supplier_over_index()", "analytics.category_month()")
+                                 or k[0] == month), Decimal(0)))
     assert got[1] > 0, "positive control: the role sees some figures"
     if scope == "team":
         assert got[1] < everything[1], "positive control: other teams' figures exist and are hidden"
@@ -398,7 +412,8 @@ def test_only_directors_refresh_now(conn, role):
         row = conn.execute("select trigger, staff_id, seconds from analytics_private.refreshes "
                            "order by id desc limit 1").fetchone()
         assert row[:2] == ("manual", persona(conn, role)["id"])
-        assert set(row[2]) == {"spend_facts", "spend_monthly", "supplier_scorecard", "state_days"}
+        assert set(row[2]) == {"spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard",
+                               "state_days"}
     else:
         assert got == "TR040"
         assert conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0] == before

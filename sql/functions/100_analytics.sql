@@ -4,7 +4,7 @@
 set local role tracker_owner;
 
 -- The refresh itself: every materialised view CONCURRENTLY (readers are never
--- blocked), in dependency order, timed, recorded. SECURITY INVOKER and granted to
+-- blocked), in dependency order, then ANALYZE it; timed, recorded. SECURITY INVOKER and granted to
 -- nobody: pg_cron runs it as the scheduling superuser, app.refresh_analytics() as
 -- the owner. One refresh at a time (a transaction-level advisory lock).
 create or replace function app_private.refresh_analytics(p_trigger text, p_staff_id bigint default null)
@@ -23,9 +23,12 @@ begin
       message = 'the analytics figures are being refreshed right now',
       hint = 'Wait a minute and reload the page; the refresh that is running will bring the figures up to date.';
   end if;
-  foreach v_view in array array['spend_facts', 'spend_monthly', 'supplier_scorecard', 'state_days'] loop
+  foreach v_view in array array['spend_facts', 'spend_monthly', 'spend_buyer_season', 'supplier_scorecard',
+                                'state_days'] loop
     v_t := clock_timestamp();
     execute format('refresh materialized view concurrently analytics_private.%I', v_view);
+    -- fresh statistics, or the planner guesses a few dozen rows and joins names row by row
+    execute format('analyze analytics_private.%I', v_view);
     v_seconds := v_seconds || jsonb_build_object(v_view,
                    round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
   end loop;

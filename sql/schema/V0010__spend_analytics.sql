@@ -63,11 +63,14 @@ select date_trunc('month', coalesce(o.ordered_at, s.created_at) at time zone 'Eu
   join app.sample_costs k on k.sample_id = s.id
   left join ordered o on o.sample_id = s.id
  where s.state <> 'requested' and s.supplier_id is not null
- group by 1, 2, 3, 4, 5, 6;
+ group by 1, 2, 3, 4, 5, 6
+ -- stored in month order: a month's rows sit together (a concurrent refresh rewrites only
+ -- what changed, mostly the recent months, and appends it)
+ order by 1, 2, 3;
 create unique index spend_facts_key on analytics_private.spend_facts
   (month, season_id, team_id, buyer_id, category_id, supplier_id);
 create index spend_facts_season_idx on analytics_private.spend_facts (season_id, team_id);
-create index spend_facts_category_idx on analytics_private.spend_facts (category_id, month);
+create index spend_facts_category_idx on analytics_private.spend_facts (category_id, season_id);
 create index spend_facts_supplier_idx on analytics_private.spend_facts (supplier_id, month);
 create index spend_facts_buyer_idx on analytics_private.spend_facts (buyer_id, season_id);
 comment on materialized view analytics_private.spend_facts is 'Spend (GBP at the order''s FX rate) and outcomes of costed samples by order month x season x team x buyer x category x supplier.';
@@ -79,10 +82,20 @@ select month, season_id, team_id, category_id,
        sum(ordered)::integer as ordered, sum(received)::integer as received, sum(cut_for_production)::integer as cut_for_production,
        sum(returned)::integer as returned, sum(qc_rejected)::integer as qc_rejected
   from analytics_private.spend_facts
- group by 1, 2, 3, 4;
+ group by 1, 2, 3, 4
+ order by 1, 2, 3;
 create unique index spend_monthly_key on analytics_private.spend_monthly (month, season_id, team_id, category_id);
 create index spend_monthly_season_idx on analytics_private.spend_monthly (season_id, team_id);
 comment on materialized view analytics_private.spend_monthly is 'spend_facts rolled up to month x season x team x category.';
+
+-- and by buyer and season only: what the running-hot report reads
+create materialized view analytics_private.spend_buyer_season as
+select season_id, team_id, buyer_id, sum(samples)::integer as samples, sum(spend_gbp) as spend_gbp,
+       sum(committed_gbp) as committed_gbp
+  from analytics_private.spend_facts
+ group by 1, 2, 3;
+create unique index spend_buyer_season_key on analytics_private.spend_buyer_season (season_id, team_id, buyer_id);
+comment on materialized view analytics_private.spend_buyer_season is 'spend_facts rolled up to season x team x buyer.';
 
 ------------------------------------------------------------------------------
 -- Supplier scorecard: team x season x supplier, sums so any grouping averages right
@@ -97,14 +110,18 @@ select s.team_id, s.season_id, s.supplier_id,
        count(*) filter (where s.qc_rejected)::integer as qc_rejected,
        count(*) filter (where s.last_qc_result is not null)::integer as inspected,
        count(*) filter (where s.state = 'returned')::integer as returned,
-       count(*) filter (where s.state = 'cut-for-production')::integer as cut_for_production
+       count(*) filter (where s.state = 'cut-for-production')::integer as cut_for_production,
+       sum(k.total_gbp) as spend_gbp,
+       coalesce(sum(k.total_gbp) filter (where s.state = 'ordered'), 0) as committed_gbp
   from app.samples s
   join app.sample_costs k on k.sample_id = s.id
  where s.state <> 'requested' and s.supplier_id is not null
- group by 1, 2, 3;
+ group by 1, 2, 3
+ order by 2, 1, 3;
 create unique index supplier_scorecard_key on analytics_private.supplier_scorecard (team_id, season_id, supplier_id);
 create index supplier_scorecard_supplier_idx on analytics_private.supplier_scorecard (supplier_id);
-comment on materialized view analytics_private.supplier_scorecard is 'Per team, season and supplier: lead time request -> received (sum of days), late deliveries, QC rejects, returns, cuts.';
+create index supplier_scorecard_season_idx on analytics_private.supplier_scorecard (season_id, team_id);
+comment on materialized view analytics_private.supplier_scorecard is 'Per team, season and supplier: spend, lead time request -> received (sum of days), late deliveries, QC rejects, returns, cuts.';
 
 ------------------------------------------------------------------------------
 -- Days in each state (from the events), per team x category and per team x supplier
@@ -146,6 +163,8 @@ alter table analytics_private.refreshes enable row level security;
 alter table analytics_private.refreshes force row level security;
 -- NOTE: no policy and no grant: staff read it only through analytics.data_as_of.
 insert into analytics_private.refreshes (started_at, finished_at, trigger) values (now(), now(), 'migration');
+analyze analytics_private.spend_facts, analytics_private.spend_monthly, analytics_private.spend_buyer_season,
+        analytics_private.supplier_scorecard, analytics_private.state_days;
 
 reset role;
 

@@ -53,19 +53,30 @@ select f.month, f.season_id, se.code as season, f.team_id, t.code as team, f.cat
     or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
 comment on view analytics.spend_monthly is 'Grain: order month x season x team x category (analytics.spend without buyer and supplier). Scoped like costs.';
 
+create view analytics.buyer_season with (security_barrier) as
+select f.season_id, se.code as season, f.team_id, t.code as team, f.buyer_id, b.full_name as buyer,
+       f.samples, f.spend_gbp, f.committed_gbp
+  from analytics_private.spend_buyer_season f
+  left join app.seasons se on se.id = f.season_id
+  left join app.teams t on t.id = f.team_id
+  left join app.staff b on b.id = f.buyer_id
+ where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
+    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+comment on view analytics.buyer_season is 'Grain: season x team x buyer (analytics.spend rolled up). Scoped like costs.';
+
 create view analytics.supplier_scorecard with (security_barrier) as
 select f.team_id, t.code as team, f.season_id, se.code as season, f.supplier_id, su.name as supplier,
        f.samples, f.received, f.lead_days_sum, round(f.lead_days_sum::numeric / nullif(f.received, 0), 1) as avg_lead_days,
        f.late_deliveries, f.inspected, f.qc_rejected,
        round(100.0 * f.qc_rejected / nullif(f.inspected, 0), 1) as qc_reject_pct,
-       f.returned, f.cut_for_production
+       f.returned, f.cut_for_production, f.spend_gbp, f.committed_gbp
   from analytics_private.supplier_scorecard f
   left join app.seasons se on se.id = f.season_id
   left join app.teams t on t.id = f.team_id
   left join app.suppliers su on su.id = f.supplier_id
  where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
     or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
-comment on view analytics.supplier_scorecard is 'Grain: team x season x supplier, costed samples. Lead time request -> received (sum and average days), late deliveries (received after the expected date), QC inspected/rejected, returned, cut. Sum the counts to aggregate. Scoped like costs.';
+comment on view analytics.supplier_scorecard is 'Grain: team x season x supplier, costed samples. Spend and committed spend; lead time request -> received (sum and average days), late deliveries (received after the expected date), QC inspected/rejected, returned, cut. Sum the counts to aggregate. Scoped like costs.';
 
 create view analytics.state_days with (security_barrier) as
 select f.team_id, t.code as team, nullif(f.category_id, 0) as category_id, c.name as category,
@@ -107,6 +118,41 @@ select cal.month, c.id as category_id, c.name as category,
   left join s ly on ly.month = (cal.month - interval '1 year')::date and ly.category_id = c.id;
 comment on view analytics.category_monthly is 'Grain: month x category, every month from the first with spend to the last (months without spend read 0). Spend of the teams you may see, the month before (MoM) and the same month last year (YoY), absolute and %; comparisons before the first month of data are null.';
 
+-- the same for one month, as a function so that only the three months it compares are
+-- read (the view aggregates every month first)
+create function analytics.category_month(p_month date)
+returns table (month date, category_id integer, category text, samples integer, spend_gbp numeric,
+               prev_month_gbp numeric, mom_change_gbp numeric, mom_pct numeric, same_month_last_year_gbp numeric,
+               yoy_change_gbp numeric, yoy_pct numeric)
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  with m as (
+    select date_trunc('month', p_month)::date as cur,
+           (date_trunc('month', p_month) - interval '1 month')::date as prev,
+           (date_trunc('month', p_month) - interval '1 year')::date as ly,
+           (select min(f.month) from analytics.spend_monthly f) as lo
+  ), s as (
+    select f.month, f.category_id, sum(f.spend_gbp) as spend, sum(f.samples) as samples
+      from analytics.spend_monthly f, m
+     where f.month in (m.cur, m.prev, m.ly)
+     group by 1, 2
+  )
+  select m.cur, c.id, c.name, coalesce(cur.samples, 0)::integer, coalesce(cur.spend, 0),
+         case when m.cur > m.lo then coalesce(pm.spend, 0) end,
+         case when m.cur > m.lo then coalesce(cur.spend, 0) - coalesce(pm.spend, 0) end,
+         round(100 * (coalesce(cur.spend, 0) - pm.spend) / nullif(pm.spend, 0), 1),
+         case when m.ly >= m.lo then coalesce(ly.spend, 0) end,
+         case when m.ly >= m.lo then coalesce(cur.spend, 0) - coalesce(ly.spend, 0) end,
+         round(100 * (coalesce(cur.spend, 0) - ly.spend) / nullif(ly.spend, 0), 1)
+    from m
+    cross join app.categories c
+    left join s cur on cur.month = m.cur and cur.category_id = c.id
+    left join s pm on pm.month = m.prev and pm.category_id = c.id
+    left join s ly on ly.month = m.ly and ly.category_id = c.id
+$$;
+comment on function analytics.category_month(date) is 'analytics.category_monthly for the month of p_month only (every category, MoM and YoY), reading just the three months it compares. Reads analytics.spend_monthly as the caller.';
+
 create view analytics.season_spend with (security_invoker) as
 with s as (
   select season_id, category_id, sum(spend_gbp) as spend, sum(samples) as samples, sum(committed_gbp) as committed
@@ -127,23 +173,31 @@ select se.id as season_id, se.code as season, c.id as category_id, c.name as cat
 comment on view analytics.season_spend is 'Grain: season x category. Spend and committed spend of the teams you may see, against the same season last year (SS26 vs SS25); last-year figures are null when that season is not in the system.';
 
 create view analytics.budget_vs_actual with (security_invoker) as
+-- every budget with its actual spend, then spend without a budget: a union, so that a
+-- condition on season, team or category reaches both sides (and the index)
 with actual as (
   select team_id, season_id, category_id, sum(spend_gbp) as spend, sum(committed_gbp) as committed
     from analytics.spend_monthly group by 1, 2, 3
+), lines as (
+  select b.team_id, b.season_id, b.category_id, b.amount_gbp as budget, a.spend, a.committed, false as no_budget
+    from app.budgets b
+    left join actual a on a.team_id = b.team_id and a.season_id = b.season_id and a.category_id = b.category_id
+  union all
+  select a.team_id, a.season_id, a.category_id, null, a.spend, a.committed, true
+    from actual a
+   where not exists (select 1 from app.budgets b where b.team_id = a.team_id and b.season_id = a.season_id
+                                                   and b.category_id = a.category_id)
 )
-select coalesce(b.team_id, a.team_id) as team_id, t.code as team,
-       coalesce(b.season_id, a.season_id) as season_id, se.code as season,
-       coalesce(b.category_id, a.category_id) as category_id, c.name as category,
-       b.amount_gbp as budget_gbp, coalesce(a.spend, 0) as actual_gbp, coalesce(a.committed, 0) as committed_gbp,
-       b.amount_gbp - coalesce(a.spend, 0) as remaining_gbp,
-       round(100 * coalesce(a.spend, 0) / nullif(b.amount_gbp, 0), 1) as burn_pct,
-       coalesce(a.spend, 0) > coalesce(b.amount_gbp, 0) as over_budget,
-       b.id is null as no_budget
-  from app.budgets b
-  full join actual a on a.team_id = b.team_id and a.season_id = b.season_id and a.category_id = b.category_id
-  left join app.teams t on t.id = coalesce(b.team_id, a.team_id)
-  left join app.seasons se on se.id = coalesce(b.season_id, a.season_id)
-  left join app.categories c on c.id = coalesce(b.category_id, a.category_id);
+select l.team_id, t.code as team, l.season_id, se.code as season, l.category_id, c.name as category,
+       l.budget as budget_gbp, coalesce(l.spend, 0) as actual_gbp, coalesce(l.committed, 0) as committed_gbp,
+       l.budget - coalesce(l.spend, 0) as remaining_gbp,
+       round(100 * coalesce(l.spend, 0) / nullif(l.budget, 0), 1) as burn_pct,
+       coalesce(l.spend, 0) > coalesce(l.budget, 0) as over_budget,
+       l.no_budget
+  from lines l
+  left join app.teams t on t.id = l.team_id
+  left join app.seasons se on se.id = l.season_id
+  left join app.categories c on c.id = l.category_id;
 comment on view analytics.budget_vs_actual is 'Grain: team x season x category, every budget and every spend. Actual spend (ordered onward, includes committed), committed (ordered, not yet received), remaining, burn %; over_budget when actual exceeds the budget (or there is spend and no budget: no_budget).';
 
 -- a function of the month rather than a view: both months are then plain conditions
@@ -183,8 +237,7 @@ comment on function analytics.supplier_over_index(date) is 'For the month of p_m
 
 create view analytics.buyers_running_hot with (security_invoker) as
 with spend as (
-  select season_id, team_id, buyer_id, sum(spend_gbp) as spend, sum(samples) as samples
-    from analytics.spend group by 1, 2, 3
+  select season_id, team_id, buyer_id, spend_gbp as spend, samples from analytics.buyer_season
 ), budget as (
   select season_id, team_id, sum(amount_gbp) as amount from app.budgets group by 1, 2
 ), buyers as (
@@ -213,12 +266,13 @@ comment on view analytics.buyers_running_hot is 'Grain: season x buyer. Spend ag
 -- grants: the roles that read costs (the cost policy of app.sample_costs)
 ------------------------------------------------------------------------------
 grant usage on schema analytics to buyer, senior_buyer, sales_lead, finance, ops_director, md;
-grant select on analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.supplier_scorecard,
+grant select on analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
+  analytics.supplier_scorecard,
   analytics.state_days, analytics.category_monthly, analytics.season_spend, analytics.budget_vs_actual,
   analytics.buyers_running_hot
   to buyer, senior_buyer, sales_lead, finance, ops_director, md;
-revoke execute on function analytics.supplier_over_index(date) from public;
-grant execute on function analytics.supplier_over_index(date)
+revoke execute on function analytics.supplier_over_index(date), analytics.category_month(date) from public;
+grant execute on function analytics.supplier_over_index(date), analytics.category_month(date)
   to buyer, senior_buyer, sales_lead, finance, ops_director, md;
 -- NOTE: designers, sales executives, QC, factory liaisons, logistics and the system admin
 --       read no costs, so they get no analytics at all (not even USAGE on the schema).

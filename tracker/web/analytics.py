@@ -29,19 +29,22 @@ TABLES = {
     "categories": ("Spend by category: this month, last month, same month last year", """
         select category_id, category, samples, spend_gbp, prev_month_gbp, mom_change_gbp, mom_pct,
                same_month_last_year_gbp, yoy_change_gbp, yoy_pct
-          from analytics.category_monthly
-         where month = %(month)s
-           and (spend_gbp <> 0 or coalesce(prev_month_gbp, 0) <> 0 or coalesce(same_month_last_year_gbp, 0) <> 0)
+          from analytics.category_month(%(month)s)
+         where (spend_gbp <> 0 or coalesce(prev_month_gbp, 0) <> 0 or coalesce(same_month_last_year_gbp, 0) <> 0)
          order by spend_gbp desc, category""",
         [("category", "Category", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
          ("prev_month_gbp", "Last month", MONEY), ("mom_pct", "MoM", CHG),
          ("same_month_last_year_gbp", "Same month last year", MONEY), ("yoy_change_gbp", "YoY change", MONEY),
          ("yoy_pct", "YoY", CHG)]),
     "trend": ("Monthly spend, last 12 months and the year before", """
-        select month, sum(spend_gbp) as spend_gbp, sum(same_month_last_year_gbp) as same_month_last_year_gbp
-          from analytics.category_monthly
-         where month > (%(month)s::date - interval '12 months') and month <= %(month)s
-         group by month order by month""",
+        select m.month,
+               (select coalesce(sum(f.spend_gbp), 0) from analytics.spend_monthly f
+                 where f.month = m.month) as spend_gbp,
+               (select coalesce(sum(f.spend_gbp), 0) from analytics.spend_monthly f
+                 where f.month = (m.month - interval '1 year')::date) as same_month_last_year_gbp
+          from (select (date_trunc('month', %(month)s::date) - make_interval(months => k))::date as month
+                  from generate_series(0, 11) k) m
+         order by m.month""",
         [("month", "Month", MONTH), ("spend_gbp", "Spend", MONEY),
          ("same_month_last_year_gbp", "Same month last year", MONEY)]),
     "budgets": ("Budget burn this season, by category", """
@@ -109,6 +112,36 @@ TABLES = {
          order by spend_gbp desc, f.supplier""",
         [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
          ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
+    "suppliers_all": ("Spend by supplier this season vs the same season last year", """
+        select f.supplier_id, f.supplier, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
+               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
+               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
+               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
+                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
+                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
+               count(*) over () as _total
+          from analytics.supplier_scorecard f
+         where f.season_id in (%(season)s, %(ly_season)s)
+         group by f.supplier_id, f.supplier
+        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
+         order by spend_gbp desc, f.supplier""",
+        [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
+         ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
+    "buyers_all": ("Spend by buyer this season vs the same season last year", """
+        select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
+               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
+               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
+               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
+                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
+                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
+               count(*) over () as _total
+          from analytics.buyer_season f
+         where f.season_id in (%(season)s, %(ly_season)s)
+         group by f.buyer_id, f.buyer, f.team
+        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
+         order by spend_gbp desc, f.buyer""",
+        [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
+         ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
     "buyers": ("Spend by buyer this season vs the same season last year", """
         select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
                coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
@@ -141,7 +174,7 @@ TABLES = {
          ("avg_lead_days", "Lead time (days)", NUM), ("late_deliveries", "Late", INT),
          ("qc_reject_pct", "QC reject", PCT), ("returned", "Returned", INT), ("cut_for_production", "Cut", INT)]),
 }
-PAGED = {"suppliers", "buyers", "scorecard"}
+PAGED = {"suppliers", "suppliers_all", "buyers", "buyers_all", "scorecard"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -304,7 +337,7 @@ def suppliers():
     page = lists.page_arg(request.args)
     with db.as_user() as conn:
         p, ctx = page_context(conn)
-        sup = table(conn, "suppliers", p, page, link="supplier_samples")
+        sup = table(conn, "suppliers_all", p, page, link="supplier_samples")
         card = table(conn, "scorecard", p, page)
     return render_template("analytics/list.html", heading=f"Suppliers, {p['season_code']}", tables=[sup, card],
                            page=page, **ctx)
@@ -316,7 +349,7 @@ def buyers():
     page = lists.page_arg(request.args)
     with db.as_user() as conn:
         p, ctx = page_context(conn)
-        b = table(conn, "buyers", p, page, link="buyer_samples")
+        b = table(conn, "buyers_all", p, page, link="buyer_samples")
         hot = table(conn, "running_hot", p)
     return render_template("analytics/list.html", heading=f"Buyers, {p['season_code']}", tables=[b, hot],
                            page=page, **ctx)
