@@ -37,13 +37,20 @@ TABLES = {
          ("same_month_last_year_gbp", "Same month last year", MONEY), ("yoy_change_gbp", "YoY change", MONEY),
          ("yoy_pct", "YoY", CHG)]),
     "trend": ("Monthly spend, last 12 months and the year before", """
-        select m.month,
-               (select coalesce(sum(f.spend_gbp), 0) from analytics.spend_monthly f
-                 where f.month = m.month) as spend_gbp,
-               (select coalesce(sum(f.spend_gbp), 0) from analytics.spend_monthly f
-                 where f.month = (m.month - interval '1 year')::date) as same_month_last_year_gbp
+        select m.month, coalesce(x.spend_gbp, 0) as spend_gbp,
+               coalesce(x.same_month_last_year_gbp, 0) as same_month_last_year_gbp
           from (select (date_trunc('month', %(month)s::date) - make_interval(months => k))::date as month
                   from generate_series(0, 11) k) m
+          left join (
+            select month, sum(spend_gbp) filter (where not last_year) as spend_gbp,
+                   sum(spend_gbp) filter (where last_year) as same_month_last_year_gbp
+              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_monthly f
+                     where f.month > %(month)s::date - interval '12 months' and f.month <= %(month)s
+                    union all
+                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_monthly f
+                     where f.month > %(month)s::date - interval '24 months'
+                       and f.month <= %(month)s::date - interval '12 months') y
+             group by month) x on x.month = m.month
          order by m.month""",
         [("month", "Month", MONTH), ("spend_gbp", "Spend", MONEY),
          ("same_month_last_year_gbp", "Same month last year", MONEY)]),
