@@ -33,7 +33,7 @@ NEW_HEADLINE = ("select sum(samples), sum(spend_gbp), (select as_of from analyti
 LIVE_FINANCE = ("select count(k.sample_id), sum(k.total_gbp) from app.samples s left join app.sample_costs k "
                 "on k.sample_id = s.id where s.state = 'ordered'")
 NEW_FINANCE = ("select sum(ordered), sum(committed_gbp), (select as_of from analytics.data_as_of) "
-               "from analytics.spend_monthly")
+               "from analytics.buyer_season")
 
 
 def _live(sql: str) -> str:

@@ -88,10 +88,10 @@ create unique index spend_monthly_key on analytics_private.spend_monthly (month,
 create index spend_monthly_season_idx on analytics_private.spend_monthly (season_id, team_id);
 comment on materialized view analytics_private.spend_monthly is 'spend_facts rolled up to month x season x team x category.';
 
--- and by buyer and season only: what the running-hot report reads
+-- and by buyer and season only: what the running-hot report and the finance headline read
 create materialized view analytics_private.spend_buyer_season as
 select season_id, team_id, buyer_id, sum(samples)::integer as samples, sum(spend_gbp) as spend_gbp,
-       sum(committed_gbp) as committed_gbp
+       sum(committed_gbp) as committed_gbp, sum(ordered)::integer as ordered
   from analytics_private.spend_facts
  group by 1, 2, 3;
 create unique index spend_buyer_season_key on analytics_private.spend_buyer_season (season_id, team_id, buyer_id);

@@ -55,7 +55,7 @@ comment on view analytics.spend_monthly is 'Grain: order month x season x team x
 
 create view analytics.buyer_season with (security_barrier) as
 select f.season_id, se.code as season, f.team_id, t.code as team, f.buyer_id, b.full_name as buyer,
-       f.samples, f.spend_gbp, f.committed_gbp
+       f.samples, f.spend_gbp, f.committed_gbp, f.ordered
   from analytics_private.spend_buyer_season f
   left join app.seasons se on se.id = f.season_id
   left join app.teams t on t.id = f.team_id

@@ -89,7 +89,7 @@ HEADLINES = {
                      " from analytics.spend_monthly where team_id = %(team)s and season_id = %(season)s",
                      "Team spend this season"),
     "finance": ("select sum(ordered) as samples, sum(committed_gbp) as spend, " + _AS_OF +
-                " from analytics.spend_monthly", "Open orders, all teams"),
+                " from analytics.buyer_season", "Open orders, all teams"),
 }
 
 
