@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick clean
+.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick clean
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -56,6 +56,9 @@ analyst: migrate ## personal login: make analyst EMAIL=a@x.com LOGIN=alice [ROLE
 
 verify-audit: start ## verify the audit log's hash chain
 	@$(PY) -m tracker.cli verify-audit
+
+refresh-analytics: start ## refresh the spend analytics now (what the nightly pg_cron job does)
+	@psql "$(DSN)" -Xqtc "select 'analytics data as of ' || app_private.refresh_analytics('manual')"
 
 data: start ## generate the benchmark data set: make data SAMPLES=1000000 (database tracker_bench)
 	@$(PY) -m bench.generate --samples $(SAMPLES)

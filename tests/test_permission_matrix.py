@@ -41,6 +41,8 @@ def scope_sql(table: str, scope: str, role: str) -> str:
         return "false"
     if table == "app.samples":
         return f"t.id in (select s.id from app.samples s where {SAMPLE_SCOPES[scope]})"
+    if table == "app.budgets" and scope == "own_team":
+        return "t.team_id = %(team)s"
     if table == "app.sample_costs" and scope == "own_team":
         return f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES['own_team']})"
     if table == "app.qc_inspection_notes" and scope == "own_team":
@@ -207,6 +209,8 @@ INSERT_ROWS = {
     "app.watches": {"staff_id": "__me__", "sample_id": "__sample__", "supplier_id": None},
     "app.import_batches": {"staff_id": "__me__", "filename": "x.csv", "headers": ["a"], "rows": "[]", "mapping": "{}"},
     "app.import_layouts": {"header_key": "test-layout", "mapping": "{}"},
+    "app.budgets": {"team_id": "__my_team__", "season_id": "__season__", "category_id": "__free_category__",
+                    "amount_gbp": 1000},
     "app.sample_photos": {"sample_id": "__sample__", "uploaded_by": "__me__", "content_type": "image/png",
                           "width": 1, "height": 1, "image": b"\x89PNG", "thumbnail": b"\xff\xd8", "caption": "x"},
 }
@@ -226,6 +230,15 @@ def test_insert(conn, table, role):
             row[key] = conn.execute(VISIBLE_TO_ALL).fetchone()[0]
         elif value == "__me__":
             row[key] = persona(conn, role)["id"]
+        elif value == "__my_team__":
+            row[key] = persona(conn, role)["team_id"] or conn.execute("select min(id) from app.teams").fetchone()[0]
+        elif value == "__season__":
+            row[key] = conn.execute("select min(id) from app.seasons").fetchone()[0]
+    if "category_id" in row and row["category_id"] == "__free_category__":  # a budget not set yet
+        row["category_id"] = conn.execute(
+            "select min(c.id) from app.categories c where not exists (select 1 from app.budgets b where "
+            "b.category_id = c.id and b.team_id = %s and b.season_id = %s)", (row["team_id"], row["season_id"])
+        ).fetchone()[0]
     if not row:
         assert cols is None
         assert as_role(conn, role, f"insert into {table} default values") == "42501"
@@ -263,7 +276,8 @@ def test_delete(conn, table, role):
     if scope is None:
         assert as_role(conn, role, f"delete from {table} where false") == "42501"
         return
-    target = conn.execute(f"select t.{pk} from {table} t where {scope_sql(table, scope, role)} limit 1").fetchone()
+    target = conn.execute(f"select t.{pk} from {table} t where {scope_sql(table, scope, role)} limit 1",
+                          {"team": persona(conn, role)["team_id"]}).fetchone()
     assert target, "positive control: a row to delete exists"
     assert as_role(conn, role, f"delete from {table} where {pk} = %s", target) == 1
 

@@ -358,6 +358,19 @@ class Loader:
         self.q("select app.close_stocktake(%s)", (take,))
 
 
+# budgets for every team x season x category with spend: 80% to 150% of what was
+# spent (deterministic), so the analytics pages show categories over and under budget
+BUDGETS_SQL = """
+insert into app.budgets (team_id, season_id, category_id, amount_gbp)
+select s.team_id, s.season_id, s.category_id,
+       round(sum(k.total_gbp) * (0.8 + (abs(hashtext(s.team_id || '-' || s.season_id || '-' || s.category_id)) % 71)
+                                 / 100.0) / 50) * 50
+  from app.samples s join app.sample_costs k on k.sample_id = s.id
+ where s.state <> 'requested'
+ group by 1, 2, 3
+"""
+
+
 def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:
     """Load the demo data unless already present. Returns True when it loaded."""
     with psycopg.connect(url) as conn:
@@ -374,6 +387,8 @@ def load_demo(url: str, quiet: bool = False, today: date | None = None, samples:
         loader.samples(samples)
         conn.execute("reset session authorization")
         conn.execute("delete from app_private.demo_clock")
+        conn.execute(BUDGETS_SQL)
+        conn.execute("select app_private.refresh_analytics('demo')")
         conn.execute("delete from app_private.web_sessions where token_hash = any(select sha256(convert_to(t, 'UTF8')) "
                      "from unnest(%s::text[]) t)", (list(loader.sessions.values()),))
     if not quiet:

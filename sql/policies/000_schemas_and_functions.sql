@@ -67,6 +67,11 @@ grant execute on function app.import_sample(text, jsonb) to logistics, senior_bu
 --       the definer entry points above (and are SECURITY INVOKER, so calling one
 --       directly would run with the caller's own rights anyway).
 
+-- spend analytics (issue 13): "refresh now"; it lets only directors refresh (TR040)
+grant execute on function app.refresh_analytics()
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin;
+
 ------------------------------------------------------------------------------
 -- authenticator: schema usage and who-am-I; its sign-in, session and invitation
 -- functions are granted in 042_web_sessions.sql (it holds no other privilege of its
