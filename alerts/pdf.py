@@ -19,7 +19,7 @@ MY_OVERDUE = """
 select v.id, v.title, v.display_state, v.team_code, v.supplier, v.total_gbp,
        coalesce(v.holder_name, 'at ' || v.factory, v.location, '-') as held_by,
        m.days_overdue, m.due_on, m.reason
-  from app.my_overdue(%(day)s) m
+  from app.my_overdue(%(day)s, null) m
   join app.sample_overview v on v.id = m.sample_id
  order by m.days_overdue desc, v.id"""
 

@@ -265,16 +265,16 @@ end
 $$;
 comment on function app.mark_chased(bigint, text, text) is '"Chased today": the sample leaves tomorrow''s mail unless it changes before then. Same who-may as app.extend_due_date.';
 
-create or replace function app.my_overdue(p_day date default null)
+create or replace function app.my_overdue(p_day date default null, p_sample_id bigint default null)
 returns table (sample_id bigint, rule_code text, due_on date, days_overdue integer, reason text, via text)
 language sql stable security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
   select o.sample_id, o.rule_code, o.due_on, o.days_overdue, o.reason, o.via
-    from app_private.overdue_for(coalesce(p_day, app.clock()::date), null, true) o
+    from app_private.overdue_for(coalesce(p_day, app.clock()::date), p_sample_id, true) o
    where o.staff_id = app.current_staff_id()
 $$;
-comment on function app.my_overdue(date) is 'What the person signed in must chase on a day (default today), chased ones included: their overdue mail and "my overdue list" PDF.';
+comment on function app.my_overdue(date, bigint) is 'What the person signed in must chase on a day (default today; one sample or all), chased ones included: the sample page''s extend/chased forms and the "my overdue list" PDF.';
 
 -- Rule edits (ops director, UPDATE on a few columns): refused in our own words.
 create or replace function app_private.before_update_overdue_rule() returns trigger

@@ -4,7 +4,7 @@
 set local role tracker_owner;
 grant execute on function
     app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date),
-    app.my_overdue(date),
+    app.my_overdue(date, bigint),
     app.extend_due_date(bigint, text, date, text),
     app.mark_chased(bigint, text, text)
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
