@@ -71,7 +71,7 @@ stop: ## stop the embedded cluster
 
 db-reset: ## drop and recreate the embedded database with fresh demo data
 	@test -z "$(DATABASE_URL)" || { echo "refusing to reset a DATABASE_URL database" >&2; exit 1; }
-	@scripts/pg.sh start && scripts/pg.sh drop-db
+	@scripts/pg.sh start && scripts/pg.sh drop-db && scripts/pg.sh stop  # restart: pg_cron's scheduler ends with the dropped db
 	@$(MAKE) --no-print-directory db
 
 clean: stop ## stop the cluster and delete its data and the venv

@@ -183,8 +183,9 @@ def _reset(smtp):
     return None
 
 
-def dry_run(admin_url: str, sender: str, out=sys.stdout) -> int:
+def dry_run(admin_url: str, sender: str, out=None) -> int:
     """Print what would be sent now; changes nothing."""
+    out = out or sys.stdout
     with psycopg.connect(admin_url, row_factory=dict_row) as db:
         rows = db.execute("select * from app_private.mail_outbox where sent_at is null and failed_at is null "
                           "and sending_since is null and next_attempt_at <= now() order by next_attempt_at, id"
