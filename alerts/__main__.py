@@ -1,5 +1,6 @@
 """python -m alerts [--dry-run] [--queue DAY] [--loop SECONDS]   drain the mail outbox over SMTP
 python -m alerts capture [--port 8025]                            run the local capture server
+python -m alerts run-local                                        make run: capture (unless SMTP_HOST) + queue + mailer loop
 python -m alerts in-doubt [--resend ID]                           rows a crash left in doubt
 python -m alerts schedule HH:MM                                   move the morning job (GMT)"""
 import argparse
@@ -19,6 +20,10 @@ def main(argv=None) -> int:
     if argv[:1] == ["capture"]:
         from . import capture
         capture.main(argv[1:])
+        return 0
+    if argv[:1] == ["run-local"]:
+        from . import capture
+        capture.run_local(argv[1:])
         return 0
     url = config.database_url()
     if argv[:1] == ["in-doubt"]:

@@ -17,7 +17,7 @@ ENV.filters["gbp"] = lambda v: "" if v is None else f"£{v:,.2f}"
 
 MY_OVERDUE = """
 select v.id, v.title, v.display_state, v.team_code, v.supplier, v.total_gbp,
-       coalesce(v.holder_name, case when v.state = 'at-factory' then 'at ' || v.factory end, v.location, '-') as held_by,
+       coalesce(v.holder_name, case when v.state = 'at-factory' then v.factory end, v.location, '-') as held_by,
        m.days_overdue, m.due_on, m.reason
   from app.my_overdue(%(day)s, null) m
   join app.sample_overview v on v.id = m.sample_id
@@ -58,7 +58,7 @@ def digest_data(conn, day: date) -> dict:
                            p).fetchall()
     at_risk = conn.execute(f"""
         select v.id, v.title, v.display_state, v.supplier, v.on_loan, v.return_due_on,
-               coalesce(v.holder_name, case when v.state = 'at-factory' then 'at ' || v.factory end, v.location, '-') as held_by,
+               coalesce(v.holder_name, case when v.state = 'at-factory' then v.factory end, v.location, '-') as held_by,
                max(h.days_overdue) as days_overdue, string_agg(h.reason, '; ' order by h.days_overdue desc) as reason
           {HITS} and (v.on_loan or v.state in ('at-factory', 'with-design', 'with-sales'))
          group by v.id, v.title, v.display_state, v.supplier, v.on_loan, v.return_due_on, v.holder_name, v.factory,

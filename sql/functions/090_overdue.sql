@@ -108,7 +108,7 @@ begin
            'sample_id', s.id, 'title', s.title,
            'state', case when s.state = 'returned' and s.withdrawn_at is not null then 'withdrawn' else s.state::text end,
            'days_overdue', o.days_overdue, 'due_on', o.due_on, 'reason', o.reason, 'rule', o.rule_code,
-           'held_by', coalesce(h.full_name, 'at ' || f.name, l.code, case when s.state = 'ordered' then su.name end, '-'))
+           'held_by', coalesce(h.full_name, f.name, l.code, case when s.state = 'ordered' then su.name end, '-'))
            order by o.days_overdue desc, s.id))
     from app_private.overdue_for(p_day) o
     join app.staff p on p.id = o.staff_id
