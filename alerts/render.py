@@ -2,13 +2,12 @@
 Templates: templates/alerts/<kind>.txt and <kind>.html."""
 from datetime import date
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import pdf, settings
 from .recipient import as_recipient
-from .welcome import GUIDE
+from .welcome import GUIDE, ROLE_NAMES
 
 ENV = Environment(loader=FileSystemLoader(str(pdf.TEMPLATES)), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
@@ -27,7 +26,8 @@ def build(row: dict, sender: str, admin_url: str | None = None) -> EmailMessage:
     if kind == "welcome":
         role = row["payload"]["role"]
         sees, can, steps = GUIDE[role]
-        ctx.update(role=role.replace("_", " "), sees=sees, can=can, steps=steps,
+        ctx.update(role=ROLE_NAMES[role], sees=sees, can=can, steps=steps,
+                   expires=date.fromisoformat(row["payload"]["expires_at"][:10]),
                    link=f"{ctx['base']}/auth/invite/{row['payload']['token']}")
     elif kind in ("digest", "my_overdue"):
         # rendered as the recipient: the PDF holds only what they may see
@@ -48,5 +48,3 @@ def build(row: dict, sender: str, admin_url: str | None = None) -> EmailMessage:
         msg.add_attachment(attachment[1], maintype="application", subtype="pdf", filename=attachment[0])
     return msg
 
-
-__all__ = ["build", "message_id", "make_msgid", "date"]

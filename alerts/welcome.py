@@ -2,6 +2,13 @@
 steps. Written from sql/policies/ and app.transition_rules; tests/test_mailer_welcome.py
 checks each role's mail against what the database lets that role do."""
 
+ROLE_NAMES = {
+    "buyer": "buyer", "senior_buyer": "senior buyer", "designer": "designer", "sales_lead": "sales lead",
+    "sales_executive": "sales executive", "qc": "QC inspector", "factory_liaison": "factory liaison",
+    "logistics": "logistics", "finance": "finance", "ops_director": "operations director",
+    "md": "managing director", "system_admin": "system admin",
+}
+
 GUIDE = {
     "buyer": ("your team's samples in full, with costs, and every team's samples still in flight (without their costs)",
               "request samples, order them from a supplier, withdraw a request, and comment",

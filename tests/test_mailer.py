@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from alerts import mailer, pdf, render
 from alerts.recipient import as_recipient
 from alerts.settings import SmtpSettings
-from alerts.welcome import GUIDE
+from alerts.welcome import GUIDE, ROLE_NAMES
 from conftest import act_as, db_url
 from tracker.roles import ROLES
 
@@ -190,10 +190,10 @@ def test_welcome_mail_is_role_aware_and_carries_the_expiring_link(conn, role):
     msg = render.build(dict(zip(keys, row)), "t@example.com")
     text = msg.get_body(("plain",)).get_content()
     sees, can, steps = GUIDE[role]
-    assert f"as a {role.replace('_', ' ')}." in text and sees in text and can in text
+    assert f"Your role: {ROLE_NAMES[role]}." in text and sees in text and can in text
     assert all(s in text for s in steps) and len(steps) == 3
     assert f"http://127.0.0.1:5000/auth/invite/{token}" in text
-    assert f"expires on {date.today() + timedelta(days=7)}" in text
+    assert f"expires on {date.today() + timedelta(days=7):%d %b %Y}" in text
     assert one(conn, "select invite_token_hash = encode(sha256(convert_to(%s, 'UTF8')), 'hex') "
                      "from app_private.staff_credentials where staff_id = %s", (token, sid)) is True
     # what the mail says about costs is what the database does: act as a demo person of the role
