@@ -23,11 +23,29 @@ select v.id, v.title, v.display_state, v.team_code, v.supplier, v.total_gbp,
   join app.sample_overview v on v.id = m.sample_id
  order by m.days_overdue desc, v.id"""
 
-HITS = """
-  from app.sample_overview v
-  cross join lateral app.overdue_hits(v.id, v.state, v.state_changed_at, v.expected_on, v.return_due_on,
-                                      v.on_loan, %(day)s) h
- where v.state not in ('returned', 'cut-for-production')"""
+# every overdue (sample, rule) the recipient can see, once: app.samples under their RLS
+DIGEST = """
+with h as materialized (
+  select s.id, s.team_id, s.on_loan, s.state, h.responsible_role, h.days_overdue, h.reason
+    from app.samples s
+    cross join lateral app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
+                                        s.on_loan, %(day)s) h
+   where s.state not in ('returned', 'cut-for-production'))
+select (select coalesce(json_agg(json_build_object('role', role, 'n', n) order by n desc, role), '[]')
+          from (select replace(responsible_role::text, '_', ' ') as role, count(*) as n from h group by 1) x) as by_role,
+       (select coalesce(json_agg(json_build_object('team', team, 'n', n) order by n desc, team), '[]')
+          from (select t.code as team, count(*) as n from h join app.teams t on t.id = h.team_id group by 1) x) as by_team,
+       (select coalesce(json_agg(json_build_object('id', id, 'days_overdue', d, 'reason', reason) order by l desc, d desc, id),
+                        '[]')
+          from (select id, bool_or(on_loan) as l, max(days_overdue) as d,
+                       string_agg(reason, '; ' order by days_overdue desc) as reason
+                  from h where on_loan or state in ('at-factory', 'with-design', 'with-sales')
+                 group by id order by bool_or(on_loan) desc, max(days_overdue) desc, id limit 10) x) as at_risk"""
+
+AT_RISK = """
+select v.id, v.title, v.display_state, v.supplier, v.on_loan, v.return_due_on,
+       coalesce(v.holder_name, case when v.state = 'at-factory' then v.factory end, v.location, '-') as held_by
+  from app.sample_overview v where v.id = any(%(ids)s)"""
 
 
 def pdf_bytes(html: str) -> bytes:
@@ -52,31 +70,24 @@ def my_overdue_pdf(conn, day: date) -> bytes:
 
 def digest_data(conn, day: date) -> dict:
     p = {"day": day, "week_start": day - timedelta(days=6), "last_start": day - timedelta(days=13)}
-    by_role = conn.execute(f"select replace(h.responsible_role::text, '_', ' ') as role, count(*) as n {HITS} "
-                           "group by 1 order by 2 desc, 1", p).fetchall()
-    by_team = conn.execute(f"select v.team_code as team, count(*) as n {HITS} group by 1 order by 2 desc, 1",
-                           p).fetchall()
-    at_risk = conn.execute(f"""
-        select v.id, v.title, v.display_state, v.supplier, v.on_loan, v.return_due_on,
-               coalesce(v.holder_name, case when v.state = 'at-factory' then v.factory end, v.location, '-') as held_by,
-               max(h.days_overdue) as days_overdue, string_agg(h.reason, '; ' order by h.days_overdue desc) as reason
-          {HITS} and (v.on_loan or v.state in ('at-factory', 'with-design', 'with-sales'))
-         group by v.id, v.title, v.display_state, v.supplier, v.on_loan, v.return_due_on, v.holder_name, v.factory,
-                  v.location
-         order by v.on_loan desc, max(h.days_overdue) desc, v.id limit 10""", p).fetchall()
+    d = conn.execute(DIGEST, p).fetchone()
+    details = {r["id"]: r for r in conn.execute(AT_RISK, {"ids": [r["id"] for r in d["at_risk"]]}).fetchall()}
+    at_risk = [{**details[r["id"]], **r} for r in d["at_risk"] if r["id"] in details]
     spend = conn.execute("""
-        select coalesce(sum(v.total_gbp) filter (where e.at::date >= %(week_start)s), 0) as this_week,
-               coalesce(sum(v.total_gbp) filter (where e.at::date < %(week_start)s), 0) as last_week,
-               count(v.total_gbp) as priced, count(*) as orders
-          from app.sample_events e join app.sample_overview v on v.id = e.sample_id
-         where e.action = 'order' and e.at::date between %(last_start)s and %(day)s""", p).fetchone()
+        select coalesce(sum(k.total_gbp) filter (where e.at::date >= %(week_start)s), 0) as this_week,
+               coalesce(sum(k.total_gbp) filter (where e.at::date < %(week_start)s), 0) as last_week,
+               count(k.total_gbp) as priced, count(*) as orders
+          from app.sample_events e left join app.sample_costs k on k.sample_id = e.sample_id
+         where e.action = 'order' and e.at >= %(last_start)s::date::timestamptz
+           and e.at < (%(day)s::date + 1)::timestamptz""", p).fetchone()  # timestamptz vs timestamptz: leakproof, so indexable under RLS
     rejects = conn.execute("""
         select su.name as supplier, count(*) filter (where i.inspected_at::date >= %(week_start)s) as this_week,
                count(*) as all_time
           from app.qc_inspections i join app.samples s on s.id = i.sample_id join app.suppliers su on su.id = s.supplier_id
-         where i.result = 'reject' and i.inspected_at::date <= %(day)s
+         where i.result = 'reject' and i.inspected_at < %(day)s::date + 1
          group by su.name order by 2 desc, 3 desc, 1 limit 10""", p).fetchall()
-    return {"by_role": by_role, "by_team": by_team, "at_risk": at_risk, "spend": spend, "rejects": rejects, **p}
+    return {"by_role": d["by_role"], "by_team": d["by_team"], "at_risk": at_risk, "spend": spend, "rejects": rejects,
+            **p}
 
 
 def digest_html(conn, day: date) -> str:

@@ -6,6 +6,7 @@ per mail, and the digest PDF's render time.
 Baselines: a plain scan of the open samples (what any full pass over them costs); raw
 smtplib sends of the same messages to the same server (what SMTP alone costs); the
 digest's HTML without the PDF step."""
+import email.policy
 import smtplib
 import statistics
 import time
@@ -92,9 +93,9 @@ def run(ctx):
             secs = time.perf_counter() - t
             window = c.execute("select avg(extract(epoch from sent_at - sending_since)) * 1000 from "
                                "app_private.mail_outbox where dedupe_key like 'bench:%%'").fetchone()[0]
-            row = c.execute("select * from app_private.mail_outbox where dedupe_key like 'bench:%%' limit 1").fetchone()
-            cols = [d.name for d in c.description]
-            msg = render.build(dict(zip(cols, row)), settings.sender).as_bytes()
+            cur = c.execute("select * from app_private.mail_outbox where dedupe_key like 'bench:%%' limit 1")
+            row, cols = cur.fetchone(), [d.name for d in cur.description]
+            msg = render.build(dict(zip(cols, row)), settings.sender).as_bytes(policy=email.policy.SMTP)
             c.execute("delete from app_private.mail_outbox where dedupe_key like 'bench:%%'")
             c.execute("update app_private.mail_outbox set next_attempt_at = next_attempt_at - interval '1 day' "
                       "where dedupe_key not like 'bench:%%' and sent_at is null")

@@ -279,3 +279,22 @@ def test_a_digest_queued_for_each_director_is_mailed_with_its_pdf(fresh_db, smtp
         assert att.get_content_type() == "application/pdf" and att.get_content().startswith(b"%PDF")
     assert {m["To"] for m in smtp.messages} == {"ops_director@example.com", "md@example.com"}
     assert not re.search(r"buyer@|finance@", " ".join(m["To"] for m in smtp.messages))
+
+
+def test_a_long_list_is_capped_and_says_how_many_more(conn):
+    day = date.today()
+    assert one(conn, "select app_private.queue_overdue_mail(%s, 2)", (day,)) > 0
+    keys = ["id", "kind", "staff_id", "day", "dedupe_key", "to_email", "subject", "payload"]
+    row = conn.execute(f"select {', '.join(keys)} from app_private.mail_outbox where kind = 'overdue' "
+                       "and to_email = 'logistics@example.com'").fetchone()
+    row = dict(zip(keys, row))
+    total = one(conn, "select count(*) from app_private.overdue_for(%s) o join app.staff s on s.id = o.staff_id "
+                      "where s.email = 'logistics@example.com'", (day,))
+    assert total > 2 and len(row["payload"]["lines"]) == 2 and row["payload"]["total"] == total
+    assert row["subject"].startswith(f"{total} overdue samples")
+    text = render.build(row, "t@example.com").get_body(("plain",)).get_content()
+    assert f"and {total - 2} more, the least overdue" in text and "/alerts/my-overdue.pdf" in text
+    days = [line["days_overdue"] for line in row["payload"]["lines"]]
+    assert days == sorted(days, reverse=True) and days[0] == one(
+        conn, "select max(days_overdue) from app_private.overdue_for(%s) o join app.staff s on s.id = o.staff_id "
+              "where s.email = 'logistics@example.com'", (day,))

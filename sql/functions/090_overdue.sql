@@ -13,117 +13,129 @@ returns table (rule_id integer, rule_code text, responsible_role app.staff_role,
                extended boolean, reason text)
 language sql stable
 as $$
-  select r.id, r.code, r.responsible_role, d.due_on, p_day - d.due_on, coalesce(d.ext_due > d.base_due, false),
+  select r.id, r.code, r.responsible_role, greatest(b.base_due, x.ext_due), p_day - greatest(b.base_due, x.ext_due),
+         coalesce(x.ext_due > b.base_due, false),
          case r.condition
            when 'in_state' then format('%s for %s days (%s allowed)', p_state, p_day - p_state_since::date, r.days_allowed)
            when 'past_expected' then format('expected %s, not received', to_char(p_expected_on, 'DD Mon YYYY'))
            else format('on loan, due back %s', to_char(p_return_due_on, 'DD Mon YYYY'))
-         end || case when d.ext_due > d.base_due then format(', extended to %s', to_char(d.ext_due, 'DD Mon YYYY'))
+         end || case when x.ext_due > b.base_due then format(', extended to %s', to_char(x.ext_due, 'DD Mon YYYY'))
                      else '' end
     from app.overdue_rules r
-    cross join lateral (
-      select b.base_due, b.ext_due, greatest(b.base_due, b.ext_due) as due_on
-        from (select c.base_due,
-                     -- extensions are looked up only for a sample past its rule's own due day
-                     case when c.base_due < p_day then
-                       (select max(e.due_on) from app.overdue_extensions e
-                         where e.sample_id = p_sample_id and e.rule_id = r.id and e.state_since = p_state_since)
-                     end as ext_due
-                from (select case r.condition
-                               when 'in_state' then p_state_since::date + r.days_allowed
-                               when 'past_expected' then p_expected_on + r.days_allowed
-                               when 'past_return_due' then case when p_on_loan then p_return_due_on + r.days_allowed end
-                             end as base_due) c) b
-    ) d
+    cross join lateral (select case r.condition
+                                 when 'in_state' then p_state_since::date + r.days_allowed
+                                 when 'past_expected' then p_expected_on + r.days_allowed
+                                 when 'past_return_due' then case when p_on_loan then p_return_due_on + r.days_allowed end
+                               end as base_due) b
+    -- extensions are looked up only for a sample already past its rule's own due day
+    left join lateral (select max(e.due_on) as ext_due from app.overdue_extensions e
+                        where e.sample_id = p_sample_id and e.rule_id = r.id and e.state_since = p_state_since) x
+           on true
    where r.active
      and p_state = any(r.states)
-     and d.due_on < p_day
+     and b.base_due < p_day
+     and (x.ext_due is null or x.ext_due < p_day)
 $$;
 comment on function app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date) is 'The active overdue rules a sample with these facts breaks on p_day (overdue from the day after its due day; a due day extended in this state counts): the one definition behind the dashboards'' highlight and the morning mail.';
 
 -- Who must chase what on a day: the holder, else the requester, when they hold the
 -- responsible role; else that role's active staff in the sample's team; else (no one of
 -- that role in the team) the role's staff without a team. Only samples the person can
--- see (the samples policies as one predicate), never a CC. A sample marked chased the
--- day before (or the same day) and unchanged since is left out.
+-- see (the samples policies as one predicate, app_private.can_see_sample, which reads
+-- only a person's role and team: so it is asked once per role-and-team group, then the
+-- group is expanded to its members), never a CC. A sample marked chased the day before
+-- (or the same day) and unchanged since is left out.
 create or replace function app_private.overdue_for(p_day date, p_sample_id bigint default null,
                                                    p_include_chased boolean default false)
 returns table (staff_id bigint, sample_id bigint, rule_id integer, rule_code text, responsible_role app.staff_role,
                due_on date, days_overdue integer, reason text, via text)
 language sql stable
 as $$
-  with hits as (
-    select s as srow, s.id as sid, s.team_id, s.holder_id, s.requested_by, h.*
+  with hits as materialized (
+    select s as srow, s.id as sid, s.team_id, s.holder_id, s.requested_by, s.version, h.*
       from app.samples s
       cross join lateral app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
                                           s.on_loan, p_day) h
      where s.state not in ('returned', 'cut-for-production')
        and (p_sample_id is null or s.id = p_sample_id)
-       and (p_include_chased or not exists (
-             select 1 from app.overdue_chases c
-              where c.sample_id = s.id and c.rule_id = h.rule_id and c.chased_on in (p_day - 1, p_day)
-                and c.sample_version = s.version))
   ),
-  direct as (
-    select hits.*,
-           (select p.id from app.staff p
-             where p.id in (hits.holder_id, hits.requested_by) and p.active and p.role = hits.responsible_role
-             order by p.id = hits.holder_id desc limit 1) as direct_id
+  direct as materialized (
+    select hits.*, coalesce(ph.id, pr.id) as direct_id, coalesce(ph, pr) as direct_row,
+           case when ph.id is not null then 'holder' else 'requester' end as direct_via
       from hits
+      left join app.staff ph on ph.id = hits.holder_id and ph.active and ph.role = hits.responsible_role
+      left join app.staff pr on pr.id = hits.requested_by and pr.active and pr.role = hits.responsible_role
+     where p_include_chased or not exists (
+             select 1 from app.overdue_chases c
+              where c.sample_id = hits.sid and c.rule_id = hits.rule_id and c.chased_on in (p_day - 1, p_day)
+                and c.sample_version = hits.version)
   ),
-  role_teams as (
-    select distinct p.role, p.team_id from app.staff p where p.active and p.team_id is not null
+  groups as (  -- active staff by role and team: one member to ask can_see_sample for, and all of them
+    select p.role, p.team_id, (array_agg(p order by p.id))[1] as rep, array_agg(p.id order by p.id) as members
+      from app.staff p where p.active group by p.role, p.team_id
+  ),
+  fallback as (
+    select d.sid, d.rule_id, d.rule_code, d.responsible_role, d.due_on, d.days_overdue, d.reason,
+           g.members, g.team_id is null as teamless
+      from direct d
+      join groups g on g.role = d.responsible_role
+                   and (g.team_id = d.team_id
+                        or (g.team_id is null
+                            and not exists (select 1 from groups t where t.role = d.responsible_role
+                                                                      and t.team_id = d.team_id)))
+     where d.direct_id is null
+       and app_private.can_see_sample(d.srow, g.rep)
   )
-  select p.id, d.sid, d.rule_id, d.rule_code, d.responsible_role, d.due_on, d.days_overdue, d.reason,
-         case when p.id = d.holder_id then 'holder' else 'requester' end
+  select d.direct_id, d.sid, d.rule_id, d.rule_code, d.responsible_role, d.due_on, d.days_overdue, d.reason, d.direct_via
     from direct d
-    join app.staff p on p.id = d.direct_id
-   where app_private.can_see_sample(d.srow, p)
+   where d.direct_id is not null and app_private.can_see_sample(d.srow, d.direct_row)
   union all
-  select p.id, d.sid, d.rule_id, d.rule_code, d.responsible_role, d.due_on, d.days_overdue, d.reason,
-         case when p.team_id is null then 'role' else 'team' end
-    from direct d
-    join app.staff p on p.role = d.responsible_role and p.active
-   where d.direct_id is null
-     and (p.team_id = d.team_id
-          or (p.team_id is null
-              and not exists (select 1 from role_teams t where t.role = d.responsible_role and t.team_id = d.team_id)))
-     and app_private.can_see_sample(d.srow, p)
+  select m.id, f.sid, f.rule_id, f.rule_code, f.responsible_role, f.due_on, f.days_overdue, f.reason,
+         case when f.teamless then 'role' else 'team' end
+    from fallback f
+    cross join lateral unnest(f.members) m(id)
 $$;
 comment on function app_private.overdue_for(date, bigint, boolean) is 'Exactly who must chase which sample on p_day, under which rule (via: holder, requester, team or role). Owner only: the morning job and the definer entry points.';
 
 -- The morning job: one outbox row per person with anything to chase; the unique
--- dedupe key makes a second run the same day add nothing.
-create or replace function app_private.queue_overdue_mail(p_day date) returns integer
+-- dedupe key makes a second run the same day add nothing. A mail lists the
+-- p_max_lines most overdue samples and says how many there are in all (the rest are
+-- on the person's dashboard and in their overdue list PDF).
+create or replace function app_private.queue_overdue_mail(p_day date, p_max_lines integer default 100) returns integer
 language plpgsql volatile
+set jit = off
+set work_mem = '256MB'
 as $$
 declare
   v_rows integer;
 begin
   insert into app_private.mail_outbox (kind, staff_id, day, dedupe_key, to_email, subject, payload)
   select 'overdue', o.staff_id, p_day, format('overdue:%s:%s', o.staff_id, p_day), p.email,
-         format('%s overdue sample%s to chase, %s', count(*), case when count(*) > 1 then 's' else '' end,
+         format('%s overdue sample%s to chase, %s', max(o.total), case when max(o.total) > 1 then 's' else '' end,
                 to_char(p_day, 'DD Mon YYYY')),
-         jsonb_build_object('full_name', p.full_name, 'lines', jsonb_agg(jsonb_build_object(
+         jsonb_build_object('full_name', p.full_name, 'total', max(o.total), 'lines', jsonb_agg(jsonb_build_object(
            'sample_id', s.id, 'title', s.title,
            'state', case when s.state = 'returned' and s.withdrawn_at is not null then 'withdrawn' else s.state::text end,
            'days_overdue', o.days_overdue, 'due_on', o.due_on, 'reason', o.reason, 'rule', o.rule_code,
            'held_by', coalesce(h.full_name, f.name, l.code, case when s.state = 'ordered' then su.name end, '-'))
-           order by o.days_overdue desc, s.id))
-    from app_private.overdue_for(p_day) o
+           order by o.n))
+    from (select x.*, row_number() over w as n, count(*) over (partition by x.staff_id) as total
+            from app_private.overdue_for(p_day) x
+          window w as (partition by x.staff_id order by x.days_overdue desc, x.sample_id, x.rule_id)) o
     join app.staff p on p.id = o.staff_id
     join app.samples s on s.id = o.sample_id
     left join app.staff h on h.id = s.holder_id
     left join app.factories f on f.id = s.factory_id and s.state = 'at-factory'
     left join app.locations l on l.id = s.location_id
     left join app.suppliers su on su.id = s.supplier_id
+   where o.n <= greatest(p_max_lines, 1)
    group by o.staff_id, p.email, p.full_name
   on conflict (dedupe_key) do nothing;
   get diagnostics v_rows = row_count;
   return v_rows;
 end
 $$;
-comment on function app_private.queue_overdue_mail(date) is 'The morning job (pg_cron tracker-alerts-morning): queues one overdue mail per person for p_day; re-running the same day queues nothing new. Returns the rows queued.';
+comment on function app_private.queue_overdue_mail(date, integer) is 'The morning job (pg_cron tracker-alerts-morning): queues one overdue mail per person for p_day listing their p_max_lines most overdue samples (and the total); re-running the same day queues nothing new. Returns the rows queued.';
 
 create or replace function app_private.queue_digests(p_day date) returns integer
 language plpgsql volatile

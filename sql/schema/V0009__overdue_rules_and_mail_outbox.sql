@@ -97,6 +97,9 @@ create table app_private.mail_capture (
 );
 comment on table app_private.mail_capture is 'Mail received by the local capture server (make run); read by system admins through app.captured_mail().';
 
+-- the weekly digest's "spend this week vs last" reads orders by date
+create index sample_events_action_at_idx on app.sample_events (action, at);
+
 alter table app.overdue_rules enable row level security;
 alter table app.overdue_rules force row level security;
 alter table app.overdue_extensions enable row level security;
