@@ -40,9 +40,19 @@ select s.id,
        (current_date - s.state_changed_at::date) as days_in_state,
        -- one definition of overdue: the rules in app.overdue_rules (app.overdue_hits),
        -- the same the morning mail uses (sql/functions/090_overdue.sql)
-       od.reason is not null as is_overdue,
-       od.reason as overdue_reason,
-       od.days_overdue,
+       -- (scalar subqueries, not a join: a list that does not read these columns - a
+       -- count, another tab - does not compute them)
+       s.state not in ('returned', 'cut-for-production')
+         and exists (select from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
+                                                  s.on_loan, current_date)) as is_overdue,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select string_agg(h.reason, '; ' order by h.days_overdue desc)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as overdue_reason,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select max(h.days_overdue)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as days_overdue,
        s.last_qc_result,
        s.version,
        s.created_at,
@@ -61,11 +71,7 @@ select s.id,
   left join app.staff h on h.id = s.holder_id
   left join app.locations l on l.id = s.location_id
   left join app.factories f on f.id = s.factory_id
-  left join app.sample_costs k on k.sample_id = s.id
-  left join lateral (select string_agg(h.reason, '; ' order by h.days_overdue desc) as reason,
-                            max(h.days_overdue) as days_overdue
-                       from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
-                                             s.on_loan, current_date) h) od on s.state not in ('returned', 'cut-for-production');
+  left join app.sample_costs k on k.sample_id = s.id;
 comment on view app.sample_overview is 'Samples with names resolved and costs joined; select * works for every role, hidden cost fields read as NULL.';
 
 grant select on app.sample_overview to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
