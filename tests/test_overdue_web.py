@@ -120,3 +120,21 @@ def test_my_overdue_pdf_holds_only_what_the_person_may_see(app, db, tmp_path):
     sample = one(db, "select sample_id from app_private.overdue_for(current_date) o join app.staff s on s.id = o.staff_id "
                      "where s.email = 'factory_liaison@example.com' limit 1")
     assert str(sample) in text and "£" not in text
+
+
+def test_mail_me_my_overdue_list_queues_a_pdf_rendered_as_me(app, db, tmp_path):
+    from alerts import render
+    c = client_for(app, "factory_liaison")
+    r = c.post("/alerts/my-overdue/mail", data={"csrf": c.csrf}, follow_redirects=True)
+    assert "on its way by mail" in r.get_data(as_text=True)
+    r = c.post("/alerts/my-overdue/mail", data={"csrf": c.csrf}, follow_redirects=True)
+    assert "already queued" in r.get_data(as_text=True) or "on its way" in r.get_data(as_text=True)
+    keys = ["id", "kind", "staff_id", "day", "dedupe_key", "to_email", "subject", "payload"]
+    row = dict(zip(keys, db.execute(f"select {', '.join(keys)} from app_private.mail_outbox where kind = 'my_overdue' "
+                                    "and to_email = 'factory_liaison@example.com' order by id limit 1").fetchone()))
+    from conftest import _url
+    msg = render.build(row, "t@example.com", _url(app.dbname))
+    (att,) = list(msg.iter_attachments())
+    (tmp_path / "a.pdf").write_bytes(att.get_content())
+    text = subprocess.run(["pdftotext", str(tmp_path / "a.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert "My overdue samples" in text and "factory liaison" in text and "£" not in text

@@ -332,3 +332,25 @@ begin
 end
 $$;
 comment on function app.captured_mail(integer, integer) is 'Mail received by the local capture server (make run), newest first, with the total; system admin only.';
+
+-- "Mail me my overdue list": the PDF is rendered by the mailer as this person and
+-- attached; at most one such mail per person per minute.
+create or replace function app.queue_my_overdue_pdf() returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_staff();
+  v_id bigint;
+begin
+  insert into app_private.mail_outbox (kind, staff_id, day, dedupe_key, to_email, subject, payload)
+  values ('my_overdue', v_me.id, app.clock()::date,
+          format('my_overdue:%s:%s', v_me.id, to_char(now(), 'YYYY-MM-DD"T"HH24:MI')), v_me.email,
+          format('Your overdue list, %s', to_char(app.clock(), 'DD Mon YYYY')),
+          jsonb_build_object('full_name', v_me.full_name))
+  on conflict (dedupe_key) do nothing
+  returning id into v_id;
+  return v_id;
+end
+$$;
+comment on function app.queue_my_overdue_pdf() is 'Queues a mail to the person signed in with their overdue list as a PDF, rendered as them by the mailer; null when one was queued in the same minute.';

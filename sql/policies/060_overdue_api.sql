@@ -6,7 +6,8 @@ grant execute on function
     app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date),
     app.my_overdue(date, bigint),
     app.extend_due_date(bigint, text, date, text),
-    app.mark_chased(bigint, text, text)
+    app.mark_chased(bigint, text, text),
+    app.queue_my_overdue_pdf()
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin;
 grant execute on function app.captured_mail(integer, integer) to system_admin;

@@ -89,6 +89,20 @@ def my_overdue_pdf():
     return send_file(BytesIO(body), mimetype="application/pdf", download_name=f"overdue-{date.today()}.pdf")
 
 
+@bp.route("/my-overdue/mail", methods=("POST",))
+@login_required
+def mail_my_overdue():
+    """Queue the PDF through the outbox: the mailer renders it as this person and attaches it."""
+    try:
+        with db.as_user() as conn:
+            queued = conn.execute("select app.queue_my_overdue_pdf() as id").fetchone()["id"]
+        flash("Your overdue list is on its way by mail (PDF attached)." if queued else
+              "Your overdue list was already queued a moment ago.", "ok")
+    except psycopg.Error as exc:
+        flash(_samples.friendly(exc), "error")
+    return redirect(url_for("index"), code=303)
+
+
 @bp.route("/rules")
 @login_required
 def rules():
