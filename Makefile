@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick clean
+.PHONY: help deps db start migrate demo run alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick clean
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -36,8 +36,11 @@ demo: migrate ## load the deterministic demo data (skipped when present)
 
 db: demo ## start + migrate + demo data, and leave the database running
 
-run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change)
-	@$(PY) app.py
+run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change), mail captured locally
+	@$(PY) -m alerts run-local & alerts=$$!; trap 'kill $$alerts 2>/dev/null' EXIT; $(PY) app.py
+
+alerts: start ## send the mail outbox over SMTP (SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USER, SMTP_PASSWORD, MAIL_FROM); ARGS=--dry-run prints instead
+	@$(PY) -m alerts $(ARGS)
 
 test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -74,7 +77,7 @@ stop: ## stop the embedded cluster
 
 db-reset: ## drop and recreate the embedded database with fresh demo data
 	@test -z "$(DATABASE_URL)" || { echo "refusing to reset a DATABASE_URL database" >&2; exit 1; }
-	@scripts/pg.sh start && scripts/pg.sh drop-db
+	@scripts/pg.sh start && scripts/pg.sh drop-db && scripts/pg.sh stop  # restart: pg_cron's scheduler ends with the dropped db
 	@$(MAKE) --no-print-directory db
 
 clean: stop ## stop the cluster and delete its data and the venv

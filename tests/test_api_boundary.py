@@ -6,7 +6,7 @@ caller cannot SELECT appears in a result, an error message, its DETAIL or its HI
 The attacks that were possible on the earlier main (forging an `app.staff` row into
 `app_private.lock_sample` / `apply_change`) are replayed here as regression tests."""
 import itertools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -237,6 +237,8 @@ def hostile_values(argtype: str, hidden: int) -> list:
         "boolean": [True, False, None, True, False],
         "app.qc_result": ["reject", "pass", None, "reject", "pass"],
         "app.sample_state": ["cut-for-production", "requested", "at-factory", None, "received"],
+        "timestamp with time zone": [datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2999, 1, 1, tzinfo=timezone.utc),
+                                     datetime.now(timezone.utc), None, datetime.now(timezone.utc)],
     }[argtype]
 
 

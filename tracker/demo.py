@@ -282,6 +282,18 @@ class Loader:
         self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
         self.q("select app.override_state(%s::bigint, 'received', %s::text, %s::int)",
                (sid, "Courier failed to collect; sample is back on the shelf", self.locations[0]))
+        # overdue monitoring (issue 12): logistics extends one late sample's due date and
+        # marks another chased, through the same entry points as the sample page
+        late = [r[0] for r in self.q(
+            "select s.id from app.samples s, app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, "
+            "s.return_due_on, s.on_loan, app.clock()::date) h "
+            "where s.state = 'received' and h.rule_code = 'received-not-routed' order by s.id").fetchall()]
+        if len(late) >= 2:
+            self.act("logistics", self.pick("logistics"), self.now - timedelta(hours=1))
+            self.q("select app.extend_due_date(%s::bigint, 'received-not-routed', %s::date, %s::text)",
+                   (late[0], self.now.date() + timedelta(days=7), "Rail waiting for the new sample-room shelving"))
+            self.q("select app.mark_chased(%s::bigint, 'received-not-routed', %s::text)",
+                   (late[1], "Asked the studio to collect it"))
         self.confirm_handovers()
         self.repeat_mistakes()
 

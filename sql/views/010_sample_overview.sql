@@ -38,19 +38,21 @@ select s.id,
        s.withdrawn_at,
        s.state_changed_at,
        (current_date - s.state_changed_at::date) as days_in_state,
-       -- NOTE: the overdue rules here are the UI's highlight; the mailed overdue lists
-       -- will come from a rules table (alerts issue)
-       (s.state = 'ordered' and s.expected_on < current_date)
-         or (s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production'))
-         or (s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days') as is_overdue,
-       case
-         when s.state = 'ordered' and s.expected_on < current_date
-           then format('expected %s, not received', to_char(s.expected_on, 'DD Mon YYYY'))
-         when s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production')
-           then format('on loan, due back %s', to_char(s.return_due_on, 'DD Mon YYYY'))
-         when s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days'
-           then format('at the factory for %s days', current_date - s.state_changed_at::date)
-       end as overdue_reason,
+       -- one definition of overdue: the rules in app.overdue_rules (app.overdue_hits),
+       -- the same the morning mail uses (sql/functions/090_overdue.sql)
+       -- (scalar subqueries, not a join: a list that does not read these columns - a
+       -- count, another tab - does not compute them)
+       s.state not in ('returned', 'cut-for-production')
+         and exists (select from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
+                                                  s.on_loan, current_date)) as is_overdue,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select string_agg(h.reason, '; ' order by h.days_overdue desc)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as overdue_reason,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select max(h.days_overdue)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as days_overdue,
        s.last_qc_result,
        s.version,
        s.created_at,

@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 
 from .. import images
 from ..roles import STATES
-from . import db
+from . import alerts, db
 from .auth import login_required
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
@@ -165,6 +165,7 @@ def page_data(conn, sample_id):
                                  "and staff_id = app.current_staff_id()) as w", (sample_id,)).fetchone()["w"],
         "contacts": q("select name, email, phone, position from app.supplier_contacts where supplier_id = %s "
                       "order by name", (s["supplier_id"],)) if s["supplier_id"] else [],
+        "overdue": alerts.sample_overdue(conn, sample_id),  # issue 12: extend / chased / lateness history
     }
 
 
