@@ -54,7 +54,7 @@ def pdf_bytes(html: str) -> bytes:
 
 
 def whoami(conn) -> dict:
-    return conn.execute("select id, full_name, role::text as role, email from app.staff "
+    return conn.execute("select id, full_name, role::text as role, app.current_staff_email() as email from app.staff "
                         "where id = app.current_staff_id()").fetchone()
 
 
