@@ -219,8 +219,8 @@ begin
     if coalesce((p_values ->> 'quantity')::integer, 1) <= 0 then
       raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
     end if;
-    if (p_values ->> 'fx_rate')::numeric <= 0 then
-      raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero', v_what);
+    if round((p_values ->> 'fx_rate')::numeric, 6) <= 0 or (p_values ->> 'fx_rate')::numeric >= 100000000 then
+      raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero (and below 100,000,000)', v_what);
     end if;
     if (p_values ->> 'expected_on')::date < v_today then
       raise exception using errcode = 'TR005',
@@ -435,6 +435,14 @@ begin
       raise exception using errcode = 'TR005',
         message = format('ordering sample %s: unknown currency "%s"', p_s.id, p_values ->> 'currency'),
         hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
+    end if;
+    -- a unit cost that rounds to zero pence, or a total beyond the column's range: TR005, never a raw 22003/23514
+    if round((p_values ->> 'unit_cost')::numeric, 2) <= 0
+       or round((p_values ->> 'unit_cost')::numeric, 2) * coalesce((p_values ->> 'quantity')::int, 1)
+          * coalesce((p_values ->> 'fx_rate')::numeric, v_rate) >= 1000000000000 then
+      raise exception using errcode = 'TR005',
+        message = format('ordering sample %s: the unit cost must be at least 0.01 and the order''s total below 1,000,000,000,000 GBP', p_s.id),
+        hint = 'Check the unit cost, the quantity and the currency.';
     end if;
     insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number, updated_at)
     values (p_s.id, p_s.team_id, (p_values ->> 'unit_cost')::numeric, coalesce((p_values ->> 'quantity')::int, 1),

@@ -179,5 +179,7 @@ def stocktake_csv(stocktake_id):
     body = "".join(csv_lines(["No.", "Outcome", "Title", "State", "Recorded location", "Holder", "Last change", "When"],
                              [[r["sample_id"], r["outcome"], r["title"], r["state"], r["recorded_location"],
                                r["holder"], r["last_action"], r["last_at"]] for r in rows]))
+    # the location code is typed by people (reference data): only safe characters go into the header
+    code = re.sub(r"[^A-Za-z0-9._-]+", "_", take["code"])[:40]
     return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="stocktake-{take["code"]}-{stocktake_id}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="stocktake-{code}-{stocktake_id}.csv"'})
