@@ -38,7 +38,7 @@ declare
   v_codes text[] := '{}';
   v_messages text[] := '{}';
   v_event bigint;
-  v_ids bigint[];
+  v_selection bigint[];
 begin
   if p_action is null or not (p_action = any (app_private.bulk_actions())) then
     raise exception using errcode = 'TR005',
@@ -46,8 +46,8 @@ begin
       hint = 'Bulk actions: receive, hand to design or sales, hand back, send to or bring back from a factory, return to the supplier.';
   end if;
   -- the distinct sample numbers, nulls left out (an array of nulls is no selection)
-  v_ids := array(select distinct x from unnest(p_sample_ids) x where x is not null order by x);
-  if cardinality(v_ids) = 0 then
+  v_selection := array(select distinct x from unnest(p_sample_ids) x where x is not null order by x);
+  if cardinality(v_selection) = 0 then
     raise exception using errcode = 'TR004', message = 'a bulk action needs at least one sample';
   end if;
   if cardinality(p_sample_ids) > app_private.bulk_limit() then
@@ -61,7 +61,7 @@ begin
   v_values := jsonb_strip_nulls(jsonb_build_object(
     'location_id', p_values -> 'location_id', 'holder_id', p_values -> 'holder_id',
     'factory_id', p_values -> 'factory_id', 'courier_ref', p_values -> 'courier_ref'));
-  foreach v_id in array v_ids loop
+  foreach v_id in array v_selection loop
     begin
       v_event := app_private.perform_action(v_id, p_action, v_values, p_note);
       v_ids := v_ids || v_id; v_oks := v_oks || true; v_events := v_events || v_event;
