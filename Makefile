@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick clean
+.PHONY: help deps db start migrate demo run serve test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick clean
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -36,8 +36,16 @@ demo: migrate ## load the deterministic demo data (skipped when present)
 
 db: demo ## start + migrate + demo data, and leave the database running
 
-run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change)
+run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change) with Flask's development server
 	@$(PY) app.py
+
+# make serve: gunicorn, threaded workers (each websocket holds a thread), one realtime relay per worker
+SERVE_WORKERS ?= 2
+SERVE_THREADS ?= 150
+SERVE_ARGS := --worker-class gthread --workers $(SERVE_WORKERS) --threads $(SERVE_THREADS) --graceful-timeout 5 --keep-alive 5
+serve: db ## serve like production: gunicorn, SERVE_WORKERS x SERVE_THREADS, websockets, on 127.0.0.1:$(PORT) (5000)
+	@$(PY) -c 'from tracker.demo import print_logins; print_logins()'
+	@$(VENV)/bin/gunicorn $(SERVE_ARGS) --bind 127.0.0.1:$${PORT:-5000} 'tracker.web:create_app()'
 
 test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -110,10 +110,11 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    from . import admin, auth, dashboards, db, samples, search
+    from . import admin, auth, dashboards, db, realtime, samples, search
     db.init_app(app)
     for bp in (auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp):
         app.register_blueprint(bp)
+    realtime.init_app(app)
     app.add_url_rule("/", endpoint="index", view_func=dashboards.index)
 
     @app.template_global()
