@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run serve test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick clean
+.PHONY: help deps db start migrate demo run serve test dsn psql stop db-reset docs analyst verify-audit data bench bench-quick bench-realtime clean
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -73,6 +73,9 @@ bench: start ## run every benchmark at 1M samples (generated if missing); writes
 
 bench-quick: start ## the benchmarks at 50k samples with short runs (what CI runs)
 	@$(PY) -m bench.run --quick
+
+bench-realtime: start ## realtime under load: 200 websocket clients, 20 transitions/s for 60 s, against make serve (50k samples)
+	@$(PY) -m bench.run --only realtime --samples 50000 --db tracker_bench_quick
 
 stop: ## stop the embedded cluster
 	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")

@@ -24,7 +24,9 @@
   function connect() {
     if (stopped) { return; }
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(proto + location.host + el.dataset.url + "?since=" + cursor);
+    // the page's own host and scheme (url_for builds ws:// URLs for websocket routes)
+    var path = new URL(el.dataset.url, location.href).pathname;
+    socket = new WebSocket(proto + location.host + path + "?since=" + cursor);
     status("connecting", "connecting…");
     socket.onopen = function () { lastHeard = Date.now(); };
     socket.onmessage = function (e) {

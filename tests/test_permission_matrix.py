@@ -48,6 +48,12 @@ def scope_sql(table: str, scope: str, role: str) -> str:
     if scope == "visible_sample":
         sample_scope = expand(TABLES["app.samples"]["select"])[role]
         return f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES[sample_scope]})"
+    if table == "app.realtime_events" and scope == "visible_signal":
+        sample_scope = expand(TABLES["app.samples"]["select"])[role]
+        costs = expand(TABLES["app.sample_costs"]["select"]).get(role)
+        cost_sql = {"all": "true", "own_team": SAMPLE_SCOPES["own_team"]}.get(costs, "false")
+        return (f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES[sample_scope]} "
+                f"and (t.kind <> 'cost' or {cost_sql}))")
     if table == "app.sample_comments" and scope == "own_recent":
         return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
                 "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")

@@ -11,19 +11,21 @@ select e.id, e.kind, e.sample_id, e.at, d.data
   cross join lateral (
     select case e.kind
       when 'sample' then (
+        -- the sample's own row (no names: the page re-reads itself; this keeps the query
+        -- small enough to plan in a few ms under every role's policies)
         select jsonb_build_object(
-                 'id', o.id, 'title', o.title, 'state', o.state, 'display_state', o.display_state,
-                 'team', o.team_code, 'category', o.category, 'season', o.season, 'supplier', o.supplier,
-                 'requested_by', o.requested_by_name, 'holder', o.holder_name, 'location', o.location,
-                 'factory', o.factory, 'on_loan', o.on_loan, 'expected_on', o.expected_on,
-                 'return_due_on', o.return_due_on, 'qc_rejected', o.qc_rejected, 'is_overdue', o.is_overdue,
-                 'overdue_reason', o.overdue_reason, 'version', o.version,
-                 'total_gbp', o.total_gbp, 'currency', o.currency,
+                 'id', s.id, 'title', s.title, 'state', s.state,
+                 'display_state', case when s.state = 'returned' and s.withdrawn_at is not null then 'withdrawn'
+                                       else s.state::text end,
+                 'team_id', s.team_id, 'holder_id', s.holder_id, 'location_id', s.location_id,
+                 'factory_id', s.factory_id, 'on_loan', s.on_loan, 'expected_on', s.expected_on,
+                 'return_due_on', s.return_due_on, 'qc_rejected', s.qc_rejected, 'version', s.version,
+                 'total_gbp', (select k.total_gbp from app.sample_costs k where k.sample_id = s.id),
                  'last_event', (select jsonb_build_object('action', ev.action, 'from', ev.from_state,
                                                           'to', ev.to_state, 'at', ev.at)
-                                  from app.sample_events ev where ev.sample_id = o.id
+                                  from app.sample_events ev where ev.sample_id = s.id
                                  order by ev.id desc limit 1))
-          from app.sample_overview o where o.id = e.sample_id)
+          from app.samples s where s.id = e.sample_id)
       when 'cost' then (
         select jsonb_build_object('unit_cost', c.unit_cost, 'quantity', c.quantity, 'currency', c.currency,
                                   'fx_rate_to_gbp', c.fx_rate_to_gbp, 'total_gbp', c.total_gbp,
