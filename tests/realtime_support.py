@@ -8,12 +8,15 @@ from simple_websocket import Client
 
 
 class HostClient(Client):
-    """simple-websocket's client sends Host without the port; browsers send host:port."""
+    """simple-websocket's client, two fixes: it sends Host without the port (browsers send
+    host:port), and a first message that arrives in the same read as the handshake's
+    response stays buffered until the next frame (here: up to a heartbeat later)."""
 
     def handshake(self):
         if self.port not in (80, 443):
             self.host = f"{self.host}:{self.port}"
         super().handshake()
+        self._handle_events()  # messages read together with the 101 response
 
 
 def session_cookie(app, token: str) -> str:
