@@ -71,19 +71,25 @@
       .then(function (html) {
         if (!html) { return; }
         var doc = new DOMParser().parseFromString(html, "text/html");
-        document.querySelectorAll("[data-live]").forEach(function (region) {
-          var fresh = doc.querySelector('[data-live="' + region.dataset.live + '"]');
-          if (!fresh || fresh.innerHTML === region.innerHTML) { return; }
-          // never throw away what someone is typing or has opened
+        document.querySelectorAll("[data-live]").forEach(function (outer) {
+          var freshOuter = doc.querySelector('[data-live="' + outer.dataset.live + '"]');
+          if (!freshOuter) { return; }
+          // a list's rows only: its header keeps its sort links and "select all" box
+          var region = outer.tagName === "TABLE" ? outer.tBodies[0] : outer;
+          var fresh = freshOuter.tagName === "TABLE" ? freshOuter.tBodies[0] : freshOuter;
+          if (!region || !fresh || fresh.innerHTML === region.innerHTML) { return; }
+          // never throw away what someone is typing, has opened or has ticked
           if (region.contains(document.activeElement) && document.activeElement !== document.body) { return; }
-          if (region.querySelector("details[open]")) { return; }
-          var before = new Set(Array.prototype.map.call(region.children, function (c) { return c.outerHTML; }));
+          if (region.querySelector("details[open], input[type=checkbox]:checked")) { return; }
+          var items = function (r) { return r.querySelectorAll(":scope > li, tr[data-id]"); };
+          var before = new Set(Array.prototype.map.call(items(region), function (c) { return c.outerHTML; }));
           region.innerHTML = fresh.innerHTML;
-          Array.prototype.forEach.call(region.children, function (c) {
+          var list = items(region);
+          Array.prototype.forEach.call(list, function (c) {
             var id = c.dataset && c.dataset.id ? parseInt(c.dataset.id, 10) : null;
             if (!before.has(c.outerHTML) || (id !== null && changedIds.has(id))) { flash(c); }
           });
-          if (region.tagName !== "TBODY" && region.tagName !== "OL") { flash(region); }
+          if (!list.length) { flash(region); }
         });
         changedIds.clear();
         seen.refreshes += 1;
