@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick clean
+.PHONY: help deps db start migrate demo run serve alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick bench-realtime clean
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -36,11 +36,19 @@ demo: migrate ## load the deterministic demo data (skipped when present)
 
 db: demo ## start + migrate + demo data, and leave the database running
 
-run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change), mail captured locally
+run: db ## serve the app with demo data on http://127.0.0.1:5000 (PORT= to change) with Flask's development server, mail captured locally
 	@$(PY) -m alerts run-local & alerts=$$!; trap 'kill $$alerts 2>/dev/null' EXIT; $(PY) app.py
 
 alerts: start ## send the mail outbox over SMTP (SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USER, SMTP_PASSWORD, MAIL_FROM); ARGS=--dry-run prints instead
 	@$(PY) -m alerts $(ARGS)
+
+# make serve: gunicorn, threaded workers (each websocket holds a thread), one realtime relay per worker
+SERVE_WORKERS ?= 2
+SERVE_THREADS ?= 150
+SERVE_ARGS := --worker-class gthread --workers $(SERVE_WORKERS) --threads $(SERVE_THREADS) --graceful-timeout 5 --keep-alive 5
+serve: db ## serve like production: gunicorn, SERVE_WORKERS x SERVE_THREADS, websockets, on 127.0.0.1:$(PORT) (5000)
+	@$(PY) -c 'from tracker.demo import print_logins; print_logins()'
+	@$(VENV)/bin/gunicorn $(SERVE_ARGS) --bind 127.0.0.1:$${PORT:-5000} 'tracker.web:create_app()'
 
 test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -71,6 +79,9 @@ bench: start ## run every benchmark at 1M samples (generated if missing); writes
 
 bench-quick: start ## the benchmarks at 50k samples with short runs (what CI runs)
 	@$(PY) -m bench.run --quick
+
+bench-realtime: start ## realtime under load: 200 websocket clients, 20 transitions/s for 60 s, against make serve (50k samples)
+	@$(PY) -m bench.run --only realtime --samples 50000 --db tracker_bench_quick
 
 stop: ## stop the embedded cluster
 	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")

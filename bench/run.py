@@ -27,7 +27,8 @@ from . import generate
 from .common import Context
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web", "similar", "bulk", "import", "analytics", "overdue"]
+BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web", "similar", "bulk", "import", "analytics", "overdue",
+              "realtime"]
 console = Console(width=150)
 
 

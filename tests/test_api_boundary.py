@@ -153,13 +153,13 @@ def test_notify_payload_is_an_opaque_event_id(fresh_db):
     lc = Lifecycle(fresh_db)
     fresh_db.commit()
     with psycopg.connect(fresh_db.info.dsn, autocommit=True) as listener:
-        listener.execute("listen sample_events")
+        listener.execute("listen realtime_events")
         sid = lc.make("ordered")
         fresh_db.commit()
         payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=2)]
     events = [str(r[0]) for r in fresh_db.execute(
-        "select id from app.sample_events where sample_id = %s order by id", (sid,))]
-    assert payloads == events  # exactly the ids, in order, and nothing else
+        "select id from app.realtime_events where sample_id = %s order by id", (sid,))]
+    assert payloads == events  # exactly the outbox ids (issue 11), in order, and nothing else
     assert all(p.isdigit() for p in payloads)
 
 

@@ -151,7 +151,7 @@ def test_whole_lifecycle_in_the_browser(server, page):
     page.set_input_files("#photo", str(photo))
     page.get_by_label("Caption").fill("Back view")
     page.get_by_role("button", name="Upload").click()
-    assert page.locator(".photos img").count() == 1
+    playwright_api.expect(page.locator(".photos img")).to_have_count(1)  # waits for the redirect to land
     page.get_by_label("Add a comment").fill("<script>alert(1)</script> lovely drape")
     page.get_by_role("button", name="Post").click()
     assert "<script>alert(1)</script> lovely drape" in page.locator(".comments .body").last.inner_text()

@@ -51,6 +51,12 @@ def scope_sql(table: str, scope: str, role: str) -> str:
     if scope == "visible_sample":
         sample_scope = expand(TABLES["app.samples"]["select"])[role]
         return f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES[sample_scope]})"
+    if table == "app.realtime_events" and scope == "visible_signal":
+        sample_scope = expand(TABLES["app.samples"]["select"])[role]
+        costs = expand(TABLES["app.sample_costs"]["select"]).get(role)
+        cost_sql = {"all": "true", "own_team": SAMPLE_SCOPES["own_team"]}.get(costs, "false")
+        return (f"t.sample_id in (select s.id from app.samples s where ({SAMPLE_SCOPES[sample_scope]}) "
+                f"and (t.kind <> 'cost' or {cost_sql}))")
     if table == "app.sample_comments" and scope == "own_recent":
         return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
                 "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")
@@ -116,7 +122,7 @@ def test_select(conn, table, role):
     assert tuple(seen) == expected
     # positive control: something really is hidden (for visible_sample the hiding is
     # proven on app.samples itself; e.g. every inspection is of a received sample)
-    if scope not in ("all", "visible_sample", "visible_pair"):
+    if scope not in ("all", "visible_sample", "visible_pair", "visible_signal"):
         assert total[0] > expected[0], f"{table}: nothing hidden from {role}; the case proves nothing"
     if scope != "none":  # and something really is visible
         assert expected[0] > 0, f"{table}: no rows in scope {scope} for {role}"

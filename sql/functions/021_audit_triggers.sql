@@ -11,7 +11,9 @@ begin
             where n.nspname = 'app' and c.relkind = 'r'
               -- NOTE: sample_events is not audited: it is itself an append-only log
               -- (guarded below) written only by the lifecycle functions.
-              and c.relname not in ('sample_events')
+              -- NOTE: realtime_events is not audited: it is a derived outbox of signals
+              -- about changes that are audited where they happen (080_realtime.sql).
+              and c.relname not in ('sample_events', 'realtime_events')
   loop
     execute format('create or replace trigger audit_change after insert or update or delete on app.%I
                       for each row execute function audit.record_change(%L)',

@@ -9,7 +9,7 @@
 --        4. checks the rule: state, QC, role, scope          app_private.check_rule()      TR001/TR008/TR002/TR003
 --        5. works out the action's changes                   app_private.plan_changes()    TR005/TR009
 --        6. writes one UPDATE and one event                  app_private.apply_change()
---   and an AFTER INSERT trigger on sample_events NOTIFYs the event id, nothing else.
+--   and deferred triggers (080_realtime.sql) signal the change to the realtime outbox by id alone.
 --
 -- Staff roles execute only the app.* entry points (sql/policies/000); nothing in
 -- app_private is granted to them, and the internals below are SECURITY INVOKER, so
@@ -661,22 +661,9 @@ $$;
 comment on function app_private.perform_action(bigint, text, jsonb, text) is 'The one path of every action on an existing sample: who (TR010), values (TR004/TR005), lock (TR006/TR007), rule (TR001/TR008/TR002/TR003), plan (TR005/TR009), apply. Returns the event id (the inspection id for inspect).';
 
 ------------------------------------------------------------------------------
--- Realtime: every event is announced by its id alone
+-- Realtime: the sample's update and its event each leave a signal in the outbox
+-- app.realtime_events (sql/functions/080_realtime.sql), NOTIFYed by id alone.
 ------------------------------------------------------------------------------
-create or replace function app_private.notify_sample_event() returns trigger
-language plpgsql volatile
-as $$
-begin
-  -- any login can LISTEN to any channel: the payload says nothing but an opaque id;
-  -- listeners fetch the event through their own role and RLS
-  perform pg_notify('sample_events', new.id::text);
-  return null;
-end
-$$;
-comment on function app_private.notify_sample_event() is 'AFTER INSERT on sample_events: NOTIFY sample_events with the event id only (never the sample, the action or a value).';
-
-create or replace trigger after_insert_notify after insert on app.sample_events
-  for each row execute function app_private.notify_sample_event();
 
 ------------------------------------------------------------------------------
 -- The public API: one entry point per action. Each is SECURITY DEFINER so it

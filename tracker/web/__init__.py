@@ -110,12 +110,13 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    from . import (admin, alerts, analytics, auth, dashboards, db, duplicates, imports, people, reference, room, samples,
-                   search, suppliers, watching)
+    from . import (admin, alerts, analytics, auth, dashboards, db, duplicates, imports, people, realtime, reference, room,
+                   samples, search, suppliers, watching)
     db.init_app(app)
     for bp in (auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp, suppliers.bp,
                duplicates.bp, watching.bp, room.bp, imports.bp, analytics.bp, alerts.bp):
         app.register_blueprint(bp)
+    realtime.init_app(app)
     app.add_url_rule("/", endpoint="index", view_func=dashboards.index)
 
     @app.template_global()

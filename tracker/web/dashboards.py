@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, render_template, request, send_file, s
 from psycopg.rows import tuple_row
 from werkzeug.datastructures import MultiDict
 
-from . import db, formats, lists
+from . import db, formats, lists, realtime
 from .auth import login_required
 
 bp = Blueprint("dashboard", __name__)
@@ -160,6 +160,7 @@ def applied(mine, ref, query):
 def index():
     tab, mine, filter_sets = current_filters()
     page = lists.page_arg(request.args)
+    g.live_since = realtime.page_cursor()  # before the rows: the page's socket resumes from here
     with db.as_user() as conn:
         columns = columns_for(conn, tab)
         q, params, sort, direction = lists.list_query(columns, filter_sets, request.args.get("sort"),

@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 
 from .. import images
 from ..roles import STATES
-from . import alerts, db
+from . import alerts, db, realtime
 from .auth import login_required
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
@@ -264,6 +264,7 @@ def kept_form(kind: str, key):
 @login_required
 def detail(sample_id):
     kept = kept_form("action", sample_id)
+    g.live_since = realtime.page_cursor()  # before the content: the page's socket resumes from here
     with db.as_user() as conn:
         data = with_choices(conn, page_data(conn, sample_id))
     failed = kept.pop("_action", None) if kept else None

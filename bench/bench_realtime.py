@@ -1,0 +1,255 @@
+"""Realtime under load (issue 11), on loopback, bounded in time and count:
+
+* `make serve`'s gunicorn (its SERVE_ARGS from the Makefile: threaded workers, one relay
+  each) against the benchmark database;
+* N websocket clients spread over the 12 roles (each its own web session), a driver
+  committing R transitions/s (hand to sales / hand to design, as the sales lead) for D s;
+* commit -> delivery latency p50/p95/p99 (from just before COMMIT to the message read by
+  the client), messages/s, the workers' CPU;
+* a leak check: every delivered message re-read as that client (app.realtime_messages
+  under its own session): a message it cannot SELECT, or a cost value where it cannot
+  read the sample's costs, is a leak; every event of the run it can SELECT but did not
+  get is a miss. Targets: p99 < 250 ms, 0 leaks, 0 missed;
+* transitions/s with and without the realtime signal triggers (pgbench, interleaved), so
+  the cost of the outbox + NOTIFY is known.
+
+  python -m bench.bench_realtime [--quick]     (or: make bench-realtime)"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+
+from tracker.roles import ROLES
+
+from .common import Result, percentile, pgbench
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ["samples", "sample_events", "sample_costs", "sample_comments", "sample_photos", "qc_inspections"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(ctx, workers=2, threads=150):
+    make = (ROOT / "Makefile").read_text()
+    args = re.search(r"^SERVE_ARGS := (.*)$", make, re.M).group(1)
+    args = args.replace("$(SERVE_WORKERS)", str(workers)).replace("$(SERVE_THREADS)", str(threads)).split()
+    port = free_port()
+    env = dict(os.environ, SECRET_KEY="bench-realtime", APP_DATABASE_URL=ctx.app_url)
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}",
+                             "tracker.web:create_app()"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def cookie_for(token, secret="bench-realtime"):
+    """A session cookie as the app signs it (Flask's default serializer), without an app."""
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+    app = Flask(__name__)
+    app.secret_key = secret
+    return SecureCookieSessionInterface().get_signing_serializer(app).dumps({"token": token})
+
+
+class Collector(threading.Thread):
+    """One websocket client: records (event id, receive time, message) until told to stop."""
+
+    def __init__(self, base, role, token, cookie):
+        super().__init__(daemon=True)
+        sys.path.insert(0, str(ROOT / "tests"))
+        from realtime_support import HostClient
+        self.role, self.token = role, token
+        self.ws = HostClient.connect(base.replace("http://", "ws://") + "/live",
+                                     headers={"Origin": base, "Cookie": f"session={cookie}"})
+        self.got: list[tuple[int, float, dict]] = []
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                raw = self.ws.receive(timeout=0.5)
+            except Exception:
+                return
+            if raw is None:
+                continue
+            now = time.time()
+            msg = json.loads(raw)
+            if msg["type"] == "hello":
+                self.ready.set()
+            elif msg["type"] == "events":
+                self.got.extend((e["id"], now, e) for e in msg["events"])
+
+    def close(self):
+        self.stop.set()
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+
+def drive(ctx, rate, seconds, commits: dict, samples: list[int]):
+    """Commit `rate` transitions per second for `seconds`, as the sales lead; note each
+    event's commit time by its outbox id."""
+    token = ctx.session("sales_lead@example.com")
+    sales_exec = ctx.persona("sales_executive@example.com")[0]
+    designer = ctx.persona("designer@example.com")[0]
+    state = {sid: "with-design" for sid in samples}
+    with psycopg.connect(ctx.app_url) as c, psycopg.connect(ctx.url, autocommit=True) as admin:
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < seconds:
+            sid = samples[n % len(samples)]
+            c.execute("select set_config('role', 'sales_lead', true), set_config('tracker.session', %s, true)",
+                      (token,))
+            if state[sid] == "with-design":
+                c.execute("select app.hand_to_sales(%s, %s)", (sid, sales_exec))
+                state[sid] = "with-sales"
+            else:
+                c.execute("select app.hand_to_design(%s, %s)", (sid, designer))
+                state[sid] = "with-design"
+            t_commit = time.time()
+            c.commit()
+            eid = admin.execute("select max(id) from app.realtime_events where sample_id = %s", (sid,)).fetchone()[0]
+            commits[eid] = t_commit
+            n += 1
+            wait = t0 + n / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+    return n
+
+
+def leak_check(ctx, clients, lo, hi):
+    """Re-read, as each client, what it may SELECT among the run's events."""
+    leaks = missed = checked = 0
+    with psycopg.connect(ctx.app_url) as c:
+        for cl in clients:
+            with c.transaction():
+                c.execute("select set_config('role', %s, true), set_config('tracker.session', %s, true)",
+                          (cl.role, cl.token))
+                visible = {r[0] for r in c.execute(
+                    "select id from app.realtime_messages where id > %s and id <= %s", (lo, hi))}
+                costs = {r[0] for r in c.execute(
+                    "select sample_id from app.sample_costs where sample_id = any(%s)",
+                    (list({m["sample"] for _, _, m in cl.got}),))}
+            got = {i for i, _, m in cl.got if lo < i <= hi}
+            leaks += len(got - visible)
+            leaks += sum(1 for i, _, m in cl.got if lo < i <= hi and m["kind"] == "sample"
+                         and m["data"].get("total_gbp") is not None and m["sample"] not in costs)
+            missed += len(visible - got)
+            checked += len(got)
+    return leaks, missed, checked
+
+
+def notify_cost(ctx, clients_n):
+    """Transitions/s through the functions with and without the signal triggers, interleaved."""
+    from .bench_transitions import OURS, POOL, prepare_pool
+    prepare_pool(ctx, clients_n)
+    sales_exec = ctx.persona("sales_executive@example.com")[0]
+    designer = ctx.persona("designer@example.com")[0]
+    script = OURS.format(pool=POOL, sales=sales_exec, designer=designer)
+    opts = f"-c role=sales_lead -c tracker.session={ctx.session('sales_lead@example.com')}"
+    on, off = [], []
+    with psycopg.connect(ctx.url, autocommit=True) as admin:
+        try:
+            for _ in range(2):
+                on.append(pgbench(ctx.app_url, script, clients_n, ctx.duration, options=opts, user="authenticator") * 2)
+                for t in TABLES:
+                    admin.execute(f"alter table app.{t} disable trigger after_change_realtime_signal")
+                off.append(pgbench(ctx.app_url, script, clients_n, ctx.duration, options=opts, user="authenticator") * 2)
+                for t in TABLES:
+                    admin.execute(f"alter table app.{t} enable trigger after_change_realtime_signal")
+        finally:
+            for t in TABLES:
+                admin.execute(f"alter table app.{t} enable trigger after_change_realtime_signal")
+    return sum(on) / len(on), sum(off) / len(off)
+
+
+def run(ctx):
+    n_clients, rate, seconds = (48, 10, 10) if ctx.quick else (200, 20, 60)
+    results = []
+    # samples parked with design for the driver (the same pool the transitions benchmark uses)
+    from .bench_transitions import prepare_pool
+    prepare_pool(ctx, 1)
+    with psycopg.connect(ctx.url) as c:
+        samples = [r[0] for r in c.execute("select sample_id from public.bench_pool order by n limit 400")]
+    proc, base = serve(ctx)
+    clients: list[Collector] = []
+    try:
+        emails = [f"{ROLES[i % len(ROLES)]}@example.com" for i in range(n_clients)]
+        for i, email in enumerate(emails):
+            token = ctx.session(email)
+            cl = Collector(base, ROLES[i % len(ROLES)], token, cookie_for(token))
+            cl.start()
+            clients.append(cl)
+        for cl in clients:
+            if not cl.ready.wait(30):
+                raise RuntimeError("a websocket client got no hello")
+        with psycopg.connect(ctx.url) as c:
+            lo = c.execute("select app_private.realtime_high_water()").fetchone()[0]
+        workers = [p for p in psutil.Process(proc.pid).children()]
+        cpu0 = sum(sum(p.cpu_times()[:2]) for p in workers)
+        commits: dict[int, float] = {}
+        t0 = time.monotonic()
+        done = drive(ctx, rate, seconds, commits, samples)
+        time.sleep(2)  # stragglers
+        wall = time.monotonic() - t0
+        cpu = sum(sum(p.cpu_times()[:2]) for p in workers) - cpu0
+        with psycopg.connect(ctx.url) as c:
+            hi = c.execute("select app_private.realtime_high_water()").fetchone()[0]
+        for cl in clients:
+            cl.close()
+        lat = [(t - commits[i]) * 1000 for cl in clients for i, t, _ in cl.got if i in commits]
+        delivered = sum(len(cl.got) for cl in clients)
+        leaks, missed, checked = leak_check(ctx, clients, lo, hi)
+    finally:
+        for cl in clients:
+            cl.close()
+        proc.terminate()
+        proc.wait(10)
+    label = f"{n_clients} clients, {rate} transitions/s for {seconds} s"
+    if lat:
+        for p in (50, 95, 99):
+            results.append(Result(f"realtime commit->delivery p{p} ({label})", percentile(lat, p), "ms",
+                                  250.0 if p == 99 else None, "target p99" if p == 99 else ""))
+    results += [
+        Result(f"realtime messages/s delivered ({label})", delivered / wall, "messages/s",
+               extra={"transitions": done, "deliveries": delivered}),
+        Result("realtime server CPU (both workers, % of one core)", 100 * cpu / wall, "%"),
+        Result("realtime leaks (delivered but not SELECTable, or a hidden cost)", leaks, "messages", 0.0,
+               "target", extra={"checked": checked}),
+        Result("realtime missed (SELECTable but not delivered)", missed, "messages", 0.0, "target"),
+    ]
+    on, off = notify_cost(ctx, 4 if ctx.quick else 8)
+    results.append(Result("transitions/s with the realtime signal triggers vs without", on, "transitions/s", off,
+                          "same functions, signal triggers disabled", higher_is_better=True))
+    return results
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from .run import main
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    main((["--quick"] if a.quick else []) + ["--only", "realtime"])
