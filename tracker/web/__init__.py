@@ -120,9 +120,12 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    from . import admin, auth, dashboards, db, people, reference, samples, search
+    from .. import logging as structured
+    from . import admin, auth, dashboards, db, health, people, reference, samples, search
+    structured.init_app(app)  # first: every request gets its id and its log line
+    health.startup_checks(app)
     db.init_app(app)
-    for bp in (auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp):
+    for bp in (health.bp, auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboards.index)
 
