@@ -55,12 +55,17 @@ restore() {
   db=$(db_of "$target")
   [ -n "$db" ] || die "DATABASE_URL names no database"
   maint=$(with_db "$target" postgres)
-  if [ "$("$PGBIN/psql" -Atqd "$maint" -v db="$db" <<<"select count(*) from pg_database where datname = :'db'")" != 0 ]; then
-    die "database $db already exists on that server; restore into an empty one (drop it first, or point DATABASE_URL at a new name)"
+  local exists
+  exists=$("$PGBIN/psql" -Atqd "$maint" -v db="$db" <<<"select count(*) from pg_database where datname = :'db'")
+  # an existing database is used only when it is empty (scripts/pg.sh drop-db leaves one so)
+  if [ "$exists" != 0 ] && [ "$("$PGBIN/psql" -Atqd "$target" -c "select count(*) from pg_namespace where nspname in ('app', 'audit')")" != 0 ]; then
+    die "database $db already exists on that server and holds the tracker; restore into an empty one (drop it first, or point DATABASE_URL at a new name)"
   fi
   t0=$(now)
   "$PGBIN/psql" -qd "$maint" -v ON_ERROR_STOP=1 -f "$roles" >/dev/null
-  "$PGBIN/psql" -qd "$maint" -v ON_ERROR_STOP=1 -c "create database \"$db\" template template0 encoding 'UTF8'"
+  if [ "$exists" = 0 ]; then
+    "$PGBIN/psql" -qd "$maint" -v ON_ERROR_STOP=1 -c "create database \"$db\" template template0 encoding 'UTF8'"
+  fi
   "$PGBIN/pg_restore" --exit-on-error --jobs="${RESTORE_JOBS:-2}" --dbname="$target" "$file"
   "$PGBIN/psql" -qd "$target" -v ON_ERROR_STOP=1 -c "analyze" >/dev/null
   echo "restore: $file into $db in $(since "$t0") s"

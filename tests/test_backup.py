@@ -109,7 +109,7 @@ def test_backup_and_restore_into_an_empty_cluster(fresh_db, target, tmp_path):
 
     # a second restore over the now existing database is refused, and changes nothing
     r = backup_sh("restore", str(file), url=dest, check=False)
-    assert r.returncode != 0 and "already exists" in r.stderr
+    assert r.returncode != 0 and "already exists on that server and holds the tracker" in r.stderr
     with psycopg.connect(dest) as b:
         assert b.execute("select count(*) from app.samples where title = 'Restored and working'").fetchone()[0] == 1
 
@@ -125,3 +125,15 @@ def test_a_truncated_backup_is_refused(fresh_db, target, tmp_path):
     assert r.returncode != 0 and "is not a pg_dump custom-format archive (truncated?)" in r.stderr
     with psycopg.connect(target.url("postgres")) as c:  # refused before anything was created
         assert c.execute("select count(*) from pg_database where datname = 'from_a_cut_file'").fetchone()[0] == 0
+
+
+def test_restore_into_an_existing_empty_database(fresh_db, target, tmp_path):
+    """`scripts/pg.sh drop-db` leaves an empty database behind: a restore may use it."""
+    fresh_db.commit()
+    file = tmp_path / "again.dump"
+    backup_sh("backup", str(file), url=db_url(fresh_db))
+    target.create_db("empty_before")
+    out = backup_sh("restore", str(file), url=target.url("empty_before")).stdout
+    assert "audit chain intact" in out
+    with psycopg.connect(target.url("empty_before")) as c, psycopg.connect(db_url(fresh_db)) as src:
+        assert counts(c) == counts(src)

@@ -251,8 +251,6 @@ def session_loop(auth_url: str, w: World, report: Report, deadline: float, seed:
                     if code == "TR010":  # the person's session ended (reset, role change): sign in again
                         w.renew(me[0])
                     break
-                except psycopg.OperationalError:
-                    raise
 
 
 def run(admin_url: str, auth_url: str, seconds: float, sessions: int = 20, seed: int = 16) -> Report:
