@@ -123,3 +123,16 @@ def test_a_real_png_named_jpg_is_stored_as_what_it_is(buyer, db, sample):
     assert counts(db, sample)[1] == before[1] + 1
     assert db.execute("select content_type from app.sample_photos where sample_id = %s order by id desc limit 1",
                       (sample,)).fetchone()[0] == "image/png"
+
+
+def test_a_truncated_photo_is_refused_even_after_a_tag_was_printed():
+    """Found by the full suite: WeasyPrint (imported when the first tag is printed) switches
+    Pillow's global LOAD_TRUNCATED_IMAGES on, and a truncated JPEG was then stored as a photo."""
+    import weasyprint  # noqa: F401 - the import is the point
+    from PIL import ImageFile
+
+    from tracker import images
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as WeasyPrint's import leaves it
+    with pytest.raises(images.BadImage, match="not a readable JPEG"):
+        images.process(jpeg((400, 300))[:700])
+    assert images.process(jpeg((400, 300)))["content_type"] == "image/jpeg"  # positive control
