@@ -44,7 +44,7 @@ test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 soak: start ## long reliability run by hand: 60 s soak, 10k+ fuzzed SQL calls, 3k web requests, 3 crash rounds
-	@SOAK_SECONDS=60 FUZZ_EXAMPLES=300 WEB_FUZZ_EXAMPLES=3000 CRASH_ROUNDS=3 FUZZ_RANDOM=1 \
+	@SOAK_SECONDS=60 FUZZ_EXAMPLES=300 WEB_FUZZ_EXAMPLES=3000 CRASH_ROUNDS=3 FUZZ_RANDOM=1 TRACKER_LOG_LEVEL=warning \
 	  $(PY) -m pytest -s -p no:cacheprovider tests/soak tests/test_fuzz_sql.py tests/test_fuzz_web.py tests/test_crash.py
 
 backup: start ## pg_dump (custom format) + the roles it needs into backups/ (FILE=x.dump to choose)

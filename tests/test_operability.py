@@ -43,9 +43,13 @@ def lines():
     from tracker.logging import JsonFormatter
     h = Keep()
     h.setFormatter(JsonFormatter())
-    logging.getLogger(LOGGER).addHandler(h)
+    log = logging.getLogger(LOGGER)
+    level = log.level
+    log.setLevel(logging.INFO)  # whatever TRACKER_LOG_LEVEL says
+    log.addHandler(h)
     yield out
-    logging.getLogger(LOGGER).removeHandler(h)
+    log.removeHandler(h)
+    log.setLevel(level)
 
 
 def sign_in(app, role="buyer"):

@@ -10,6 +10,7 @@ One `request` line per request; one `refusal` line per database refusal shown to
 X-Request-Id header (a proxy's) or is made here, and is sent back in X-Request-Id."""
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -38,7 +39,7 @@ def logger() -> logging.Logger:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)
-        log.setLevel(logging.INFO)
+        log.setLevel(os.environ.get("TRACKER_LOG_LEVEL", "INFO").upper())  # make soak: warning
         log.propagate = False
     return log
 
