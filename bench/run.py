@@ -27,7 +27,7 @@ from . import generate
 from .common import Context
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web"]
+BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web", "similar", "bulk", "import", "analytics", "overdue"]
 console = Console(width=150)
 
 

@@ -99,6 +99,7 @@ unix_socket_directories = '$SOCK'
 unix_socket_permissions = 0700
 shared_preload_libraries = 'pg_cron'
 cron.database_name = '$DBNAME'
+cron.use_background_workers = on
 shared_buffers = 1GB
 work_mem = 32MB
 maintenance_work_mem = 512MB
@@ -119,6 +120,10 @@ start() {
   # clusters made by an older pg.sh: applied at the next server start
   grep -q '^unix_socket_permissions' "$DATA/postgresql.conf" \
     || echo 'unix_socket_permissions = 0700  # scripts/pg.sh' >> "$DATA/postgresql.conf"
+  # pg_cron runs jobs in background workers: its default, a libpq connection to
+  # localhost, finds no TCP listener here (issue 12; takes effect at the next start)
+  grep -q '^cron.use_background_workers' "$DATA/postgresql.conf" \
+    || echo 'cron.use_background_workers = on  # scripts/pg.sh' >> "$DATA/postgresql.conf"
   if ! is_running; then
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null || { tail -20 "$LOG" >&2; exit 1; }
   fi

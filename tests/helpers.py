@@ -16,7 +16,10 @@ class Lifecycle:
         q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         self.category = q("select min(id) from app.categories")
         self.season = q("select max(id) from app.seasons")
-        self.supplier = q("select min(id) from app.suppliers where active")
+        # a supplier with a clean QC record (ordering from one with recent rejects needs an acknowledgement)
+        self.supplier = q("select min(su.id) from app.suppliers su where su.active and su.on_hold_at is null and not exists "
+                          "(select 1 from app.qc_inspections i join app.samples s on s.id = i.sample_id "
+                          "where s.supplier_id = su.id and i.result = 'reject')")
         self.location = q("select min(id) from app.locations")
         self.factory = q("select min(id) from app.factories where active")
         self.designer = self.people.get("designer")["id"]

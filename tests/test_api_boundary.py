@@ -6,7 +6,7 @@ caller cannot SELECT appears in a result, an error message, its DETAIL or its HI
 The attacks that were possible on the earlier main (forging an `app.staff` row into
 `app_private.lock_sample` / `apply_change`) are replayed here as regression tests."""
 import itertools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -78,6 +78,7 @@ def test_no_executable_function_takes_a_row(conn):
 
 # ---------------------------------------------------------------- (c) definers derive identity
 IDENTITY_MARKERS = ("app_private.perform_action(", "app_private.require_staff()", "app.current_staff_id()",
+                    "app_private.require_counter()",
                     "app_private.require_credentials_admin(", "current_setting('tracker.session'", "session_user")
 
 
@@ -226,6 +227,8 @@ def hidden_sample_id(c, person) -> int:
 def hostile_values(argtype: str, hidden: int) -> list:
     return {
         "bigint": [hidden, -1, 0, 2 ** 62, None],
+        "bigint[]": [[hidden], [-1], [], None, [hidden, 2 ** 62]],
+        "jsonb": ['{"location_id": 1, "to_state": "returned"}', "{}", None, '[1, 2]', '{"holder_id": "x"}'],
         "integer": [hidden % 2 ** 31, -1, 2 ** 31 - 1, 0, None],
         # "zanzibar" is a word of a comment on a hidden request: search must not find it
         "text": ["zanzibar", "'); select 1; --", "", "x" * 5000, None],
@@ -234,6 +237,8 @@ def hostile_values(argtype: str, hidden: int) -> list:
         "boolean": [True, False, None, True, False],
         "app.qc_result": ["reject", "pass", None, "reject", "pass"],
         "app.sample_state": ["cut-for-production", "requested", "at-factory", None, "received"],
+        "timestamp with time zone": [datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2999, 1, 1, tzinfo=timezone.utc),
+                                     datetime.now(timezone.utc), None, datetime.now(timezone.utc)],
     }[argtype]
 
 

@@ -348,3 +348,34 @@ def test_prg_in_the_browser_reload_does_not_resubmit(server, page):
     page.reload()
     assert page.locator(".flash.error").count() == 0
     assert scalar(name, f"select count(*) from app.sample_events where sample_id = {sid}") == events
+
+
+def test_a_buyer_typing_a_request_another_team_has_in_flight_sees_it_before_submitting(server, page):
+    """Issue 15: the near-duplicate warning appears live as the buyer types, before any submit;
+    going ahead needs the tick and is recorded on the new sample."""
+    base, name = server
+    other = scalar(name, "select s.id || '|' || s.title || '|' || c.name || '|' || s.season_id from app.samples s "
+                         "join app.categories c on c.id = s.category_id "
+                         "where s.state in ('ordered', 'received') and s.team_id <> "
+                         "(select team_id from app.staff where email = 'buyer@example.com') order by s.id desc limit 1")
+    sid, title, category, season = other.split("|")
+    sign_in(page, base, "buyer")
+    page.goto(f"{base}/samples/new")
+    page.get_by_label("Category").select_option(label=category)
+    page.get_by_label("Season").select_option(value=season)
+    page.get_by_label("Title").press_sequentially(title.lower(), delay=20)
+    warning = page.locator("#similar .similar")
+    warning.wait_for()
+    assert page.url.endswith("/samples/new")  # nothing submitted yet
+    assert warning.locator(f'a[href$="/samples/{sid}"]').count() == 1
+    assert "team" in warning.inner_text()
+    shot(page, "request-similar-warning-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert no_sideways_scroll(page)
+    shot(page, "request-similar-warning-390")
+    page.get_by_label("I have checked these; this is not a duplicate").check()
+    page.get_by_role("button", name="Request").click()
+    page.wait_for_url(re.compile(r"/samples/\d+$"))
+    new = page.url.rsplit("/", 1)[1]
+    note = scalar(name, f"select note from app.sample_events where sample_id = {new} and action = 'request'")
+    assert note.startswith("requested despite") and sid in note

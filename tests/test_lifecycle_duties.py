@@ -100,7 +100,8 @@ def test_a_sales_executive_has_the_moves_of_a_holder(lc, conn):
     act_as(conn, exec_)
     actions = {r[0] for r in conn.execute("select action from app.available_actions(%s)", (sid,))}
     act_as(conn, None)
-    assert actions == {"hand_back", "hand_to_design", "hand_to_sales"}
+    # handed to them by logistics: they also confirm they have it
+    assert actions == {"hand_back", "hand_to_design", "hand_to_sales", "confirm_handover"}
 
 
 # ---------------------------------------------------------------- item 6: valid holders only

@@ -24,6 +24,10 @@ ALLOWED = {
     ("correct", "requested"): {"buyer", "senior_buyer"},
     ("correct", "ordered"): {"buyer", "senior_buyer"},
     ("cancel_order", "ordered"): {"buyer", "senior_buyer"},
+    # the receiver of a handover confirms it (until then it is in transit; a flag, not a state)
+    ("confirm_handover", "with-design"): {"designer"},
+    ("confirm_handover", "with-sales"): {"sales_lead", "sales_executive"},
+    ("confirm_handover", "at-factory"): {"factory_liaison"},
     ("receive", "ordered"): {"logistics"},
     ("hand_to_design", "received"): {"logistics", "designer"},
     ("hand_to_sales", "received"): {"logistics", "sales_lead"},
@@ -49,7 +53,7 @@ TO_STATE = {"order": "ordered", "withdraw": "returned", "receive": "received", "
             "hand_to_sales": "with-sales", "send_to_factory": "at-factory", "return_from_factory": "received",
             "return_to_supplier": "returned", "approve_for_production": None,
             "cut_for_production": "cut-for-production", "inspect": None, "hand_back": "received", "buy_out": None,
-            "correct": None, "cancel_order": "returned"}
+            "correct": None, "cancel_order": "returned", "confirm_handover": None}
 CALLS = {
     "order": ("select app.order_sample(%s, %s, 99.50, 'GBP', %s)", lambda lc, s: (s, lc.supplier, lc.expected)),
     "withdraw": ("select app.withdraw_request(%s, 'no longer needed')", lambda lc, s: (s,)),
@@ -66,6 +70,7 @@ CALLS = {
     "buy_out": ("select app.buy_out(%s)", lambda lc, s: (s,)),
     "correct": ("select app.correct_sample(%s, p_title => 'Corrected title')", lambda lc, s: (s,)),
     "cancel_order": ("select app.cancel_order(%s, 'the supplier cannot make it')", lambda lc, s: (s,)),
+    "confirm_handover": ("select app.confirm_handover(%s)", lambda lc, s: (s,)),
 }
 
 
@@ -90,6 +95,8 @@ def expected(action: str, state: str, role: str) -> str:
         return "TR001"
     if role not in roles:
         return "TR002"
+    if action == "confirm_handover" and state == "with-sales" and role == "sales_lead":
+        return "TR003"  # logistics handed it to the sales executive: only they confirm
     return "ok"
 
 

@@ -17,7 +17,8 @@ TABLES = MATRIX["tables"]
 
 PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id",
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
-      "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id"}
+      "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id",
+      "app.duplicate_dismissals": "sample_a", "app.import_layouts": "header_key"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {
@@ -40,6 +41,8 @@ def scope_sql(table: str, scope: str, role: str) -> str:
         return "false"
     if table == "app.samples":
         return f"t.id in (select s.id from app.samples s where {SAMPLE_SCOPES[scope]})"
+    if table == "app.budgets" and scope == "own_team":
+        return "t.team_id = %(team)s"
     if table == "app.sample_costs" and scope == "own_team":
         return f"t.sample_id in (select s.id from app.samples s where {SAMPLE_SCOPES['own_team']})"
     if table == "app.qc_inspection_notes" and scope == "own_team":
@@ -51,6 +54,12 @@ def scope_sql(table: str, scope: str, role: str) -> str:
     if table == "app.sample_comments" and scope == "own_recent":
         return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
                 "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")
+    if scope == "own_rows":
+        return f"t.staff_id = (select id from app.staff where email = '{role}@example.com')"
+    if scope == "visible_pair":
+        sample_scope = SAMPLE_SCOPES[expand(TABLES["app.samples"]["select"])[role]]
+        return (f"t.sample_a in (select s.id from app.samples s where {sample_scope}) "
+                f"and t.sample_b in (select s.id from app.samples s where {sample_scope})")
     if table == "audit.log" and scope == "not_sensitive":
         return "t.table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes')"
     raise AssertionError(f"no SQL for scope {scope} on {table}")
@@ -107,7 +116,7 @@ def test_select(conn, table, role):
     assert tuple(seen) == expected
     # positive control: something really is hidden (for visible_sample the hiding is
     # proven on app.samples itself; e.g. every inspection is of a received sample)
-    if scope not in ("all", "visible_sample"):
+    if scope not in ("all", "visible_sample", "visible_pair"):
         assert total[0] > expected[0], f"{table}: nothing hidden from {role}; the case proves nothing"
     if scope != "none":  # and something really is visible
         assert expected[0] > 0, f"{table}: no rows in scope {scope} for {role}"
@@ -197,6 +206,11 @@ INSERT_ROWS = {
     "app.supplier_contacts": {"supplier_id": "__supplier__", "name": "Test contact", "email": "t@example.com",
                               "phone": "0", "position": "Sales"},
     "app.sample_comments": {"sample_id": "__sample__", "author_id": "__me__", "body": "Test comment"},
+    "app.watches": {"staff_id": "__me__", "sample_id": "__sample__", "supplier_id": None},
+    "app.import_batches": {"staff_id": "__me__", "filename": "x.csv", "headers": ["a"], "rows": "[]", "mapping": "{}"},
+    "app.import_layouts": {"header_key": "test-layout", "mapping": "{}"},
+    "app.budgets": {"team_id": "__my_team__", "season_id": "__season__", "category_id": "__free_category__",
+                    "amount_gbp": 1000},
     "app.sample_photos": {"sample_id": "__sample__", "uploaded_by": "__me__", "content_type": "image/png",
                           "width": 1, "height": 1, "image": b"\x89PNG", "thumbnail": b"\xff\xd8", "caption": "x"},
 }
@@ -209,13 +223,22 @@ INSERT_CASES = [(t, r) for t in TABLES for r in ROLES]
 def test_insert(conn, table, role):
     cols = expand(TABLES[table].get("insert")).get(role)
     row = dict(INSERT_ROWS.get(table, {}))
-    if "supplier_id" in row:
+    if row.get("supplier_id") == "__supplier__":
         row["supplier_id"] = conn.execute("select min(id) from app.suppliers").fetchone()[0]
     for key, value in row.items():
         if value == "__sample__":
             row[key] = conn.execute(VISIBLE_TO_ALL).fetchone()[0]
         elif value == "__me__":
             row[key] = persona(conn, role)["id"]
+        elif value == "__my_team__":
+            row[key] = persona(conn, role)["team_id"] or conn.execute("select min(id) from app.teams").fetchone()[0]
+        elif value == "__season__":
+            row[key] = conn.execute("select min(id) from app.seasons").fetchone()[0]
+    if "category_id" in row and row["category_id"] == "__free_category__":  # a budget not set yet
+        row["category_id"] = conn.execute(
+            "select min(c.id) from app.categories c where not exists (select 1 from app.budgets b where "
+            "b.category_id = c.id and b.team_id = %s and b.season_id = %s)", (row["team_id"], row["season_id"])
+        ).fetchone()[0]
     if not row:
         assert cols is None
         assert as_role(conn, role, f"insert into {table} default values") == "42501"
@@ -253,7 +276,8 @@ def test_delete(conn, table, role):
     if scope is None:
         assert as_role(conn, role, f"delete from {table} where false") == "42501"
         return
-    target = conn.execute(f"select t.{pk} from {table} t where {scope_sql(table, scope, role)} limit 1").fetchone()
+    target = conn.execute(f"select t.{pk} from {table} t where {scope_sql(table, scope, role)} limit 1",
+                          {"team": persona(conn, role)["team_id"]}).fetchone()
     assert target, "positive control: a row to delete exists"
     assert as_role(conn, role, f"delete from {table} where {pk} = %s", target) == 1
 

@@ -180,7 +180,9 @@ class Loader:
         self.act(buyer_role, buyer, t)
         lead = rng.randint(5, 20)
         unit = round(rng.uniform(40, 450) / dict((c, r) for c, _, r in CURRENCIES)[currency] * 0.79, 2)
-        self.q("select app.order_sample(%s::bigint, %s::int, %s::numeric, %s::text, %s::date, %s::int, null, %s::text)",
+        # the demo's buyers read the supplier's QC record and order anyway (the acknowledgement is recorded)
+        self.q("select app.order_sample(%s::bigint, %s::int, %s::numeric, %s::text, %s::date, %s::int, null, %s::text, "
+               "p_accept_supplier_risk => true)",
                (sid, supplier, unit, currency, (t + timedelta(days=lead)).date(), rng.choice([1, 1, 1, 2, 3]),
                 f"PO-{rng.randint(100000, 999999)}"))
         late = rng.random() < 0.15
@@ -280,6 +282,105 @@ class Loader:
         self.act("ops_director", self.pick("ops_director"), self.now - timedelta(hours=2))
         self.q("select app.override_state(%s::bigint, 'received', %s::text, %s::int)",
                (sid, "Courier failed to collect; sample is back on the shelf", self.locations[0]))
+        # overdue monitoring (issue 12): logistics extends one late sample's due date and
+        # marks another chased, through the same entry points as the sample page
+        late = [r[0] for r in self.q(
+            "select s.id from app.samples s, app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, "
+            "s.return_due_on, s.on_loan, app.clock()::date) h "
+            "where s.state = 'received' and h.rule_code = 'received-not-routed' order by s.id").fetchall()]
+        if len(late) >= 2:
+            self.act("logistics", self.pick("logistics"), self.now - timedelta(hours=1))
+            self.q("select app.extend_due_date(%s::bigint, 'received-not-routed', %s::date, %s::text)",
+                   (late[0], self.now.date() + timedelta(days=7), "Rail waiting for the new sample-room shelving"))
+            self.q("select app.mark_chased(%s::bigint, 'received-not-routed', %s::text)",
+                   (late[1], "Asked the studio to collect it"))
+        self.confirm_handovers()
+        self.repeat_mistakes()
+
+    def confirm_handovers(self):
+        """Most receivers confirm a handover within hours; the last few of the past day stay in
+        transit, so the demo shows what waiting for a confirmation looks like."""
+        waiting = self.q("select id, state::text, holder_id, transit_since from app.samples "
+                         "where transit_from is not null order by transit_since").fetchall()
+        for sid, state, holder, since in waiting[:-4]:
+            who = ("factory_liaison", self.pick("factory_liaison")) if state == "at-factory" else (
+                next(r for r, people in self.people.items() if any(p[0] == holder for p in people)), holder)
+            self.act(who[0], who[1], min(since + timedelta(hours=self.rng.uniform(0.5, 6)), self.now))
+            self.q("select app.confirm_handover(%s)", (sid,))
+
+    def repeat_mistakes(self):
+        """Issue 15 in the demo: an earlier supplier hold, lifted; a current one; a pair of
+        look-alikes dismissed as not duplicates; and a first watch for every demo login."""
+        persona = {role: people[0][0] for role, people in self.people.items()}
+        lifted, held = sorted(self.bad_suppliers)
+        self.act("ops_director", persona["ops_director"], self.now - timedelta(days=40))
+        self.q("select app.hold_supplier(%s, %s)", (lifted, "Late on three orders in a row"))
+        self.act("senior_buyer", persona["senior_buyer"], self.now - timedelta(days=12))
+        self.q("select app.lift_supplier_hold(%s, %s)", (lifted, "New production manager; deliveries back on time"))
+        self.act("senior_buyer", persona["senior_buyer"], self.now - timedelta(days=1))
+        self.q("select app.hold_supplier(%s, %s)", (held, "QC rejected most recent samples; quality review booked"))
+        pair = self.q("select a_id, b_id from app.duplicate_pairs((select season_id from app.samples "
+                      "where state not in ('returned', 'cut-for-production') group by 1 order by count(*) desc "
+                      "limit 1)) limit 1").fetchone()
+        if pair:
+            self.q("select app.dismiss_duplicate(%s, %s, %s)", (*pair, "Different fabrics and price points"))
+        for role, sid in persona.items():
+            self.act(role, sid, self.now - timedelta(hours=1))
+            self.q("insert into app.watches (staff_id, sample_id) select app.current_staff_id(), max(id) "
+                   "from app.samples where state not in ('returned', 'cut-for-production')")
+        self.act("designer", persona["designer"], self.now - timedelta(hours=1))
+        self.q("insert into app.watches (staff_id, supplier_id) values (app.current_staff_id(), %s)", (held,))
+        self.stocktake(persona["logistics"])
+        self.old_spreadsheet(persona)
+
+    def old_spreadsheet(self, persona):
+        """Issue 14 in the demo: the old tracking sheet uploaded by each person who imports,
+        mapped but not yet imported (the dry run is one click away)."""
+        from psycopg.types.json import Jsonb
+        from .imports import guess_mapping, layout_key
+        headers = ["Sample No", "Description", "Category", "Season", "Team", "Supplier", "Status"]
+        season = self.q("select code from app.seasons order by starts_on desc limit 1").fetchone()[0]
+        supplier = self.q("select name from app.suppliers where on_hold_at is null order by id limit 1").fetchone()[0]
+        rows = [{"_row": n + 2, "Sample No": f"SHEET-{n + 1}", "Description": title, "Category": cat,
+                 "Season": season, "Team": "WW", "Supplier": supplier, "Status": "requested"}
+                for n, (title, cat) in enumerate([("Broderie anglaise blouse", "Shirts"),
+                                                  ("Raffia tote", "Bags"), ("Suede chelsea boot", "Footwear")])]
+        for role in ("logistics", "senior_buyer", "system_admin"):
+            self.act(role, persona[role], self.now - timedelta(hours=5))
+            self.q("insert into app.import_batches (staff_id, filename, headers, rows, mapping) "
+                   "values (app.current_staff_id(), 'old-tracker.xlsx', %s, %s, %s)",
+                   (headers, Jsonb(rows), Jsonb(guess_mapping(headers))))
+        self.q("insert into app.import_layouts (header_key, mapping) values (%s, %s)",
+               (layout_key(headers), Jsonb(guess_mapping(headers))))
+
+    def stocktake(self, counter):
+        """Issue 14 in the demo: yesterday's count of the busiest shelf, one sample missing and one
+        found that the records put elsewhere."""
+        self.act("logistics", counter, self.now - timedelta(days=1))
+        shelf = self.q("select location_id from app.samples where state = 'received' and location_id is not null "
+                       "group by 1 order by count(*) desc limit 1").fetchone()
+        if not shelf:
+            return
+        take = self.q("select app.start_stocktake(%s)", shelf).fetchone()[0]
+        expected = [r[0] for r in self.q("select unnest(expected) from app.stocktakes where id = %s", (take,))]
+        stray = self.q("select id from app.samples where state = 'received' and location_id <> %s order by id limit 1",
+                       shelf).fetchone()
+        for sid in expected[1:] + ([stray[0]] if stray else []):
+            self.q("select app.count_sample(%s, %s)", (take, sid))
+        self.q("select app.close_stocktake(%s)", (take,))
+
+
+# budgets for every team x season x category with spend: 80% to 150% of what was
+# spent (deterministic), so the analytics pages show categories over and under budget
+BUDGETS_SQL = """
+insert into app.budgets (team_id, season_id, category_id, amount_gbp)
+select s.team_id, s.season_id, s.category_id,
+       round(sum(k.total_gbp) * (0.8 + (abs(hashtext(s.team_id || '-' || s.season_id || '-' || s.category_id)) % 71)
+                                 / 100.0) / 50) * 50
+  from app.samples s join app.sample_costs k on k.sample_id = s.id
+ where s.state <> 'requested'
+ group by 1, 2, 3
+"""
 
 
 def load_demo(url: str, quiet: bool = False, today: date | None = None, samples: int = 300) -> bool:
@@ -298,6 +399,8 @@ def load_demo(url: str, quiet: bool = False, today: date | None = None, samples:
         loader.samples(samples)
         conn.execute("reset session authorization")
         conn.execute("delete from app_private.demo_clock")
+        conn.execute(BUDGETS_SQL)
+        conn.execute("select app_private.refresh_analytics('demo')")
         conn.execute("delete from app_private.web_sessions where token_hash = any(select sha256(convert_to(t, 'UTF8')) "
                      "from unnest(%s::text[]) t)", (list(loader.sessions.values()),))
     if not quiet:

@@ -8,7 +8,7 @@ import yaml
 from .config import ROOT, SQL_DIR
 from .roles import ROLES
 
-SCHEMAS = ("app", "app_private", "audit")
+SCHEMAS = ("app", "app_private", "audit", "analytics", "analytics_private")
 OPS = [("SELECT", "S"), ("INSERT", "I"), ("UPDATE", "U"), ("DELETE", "D")]
 OUT = ROOT / "docs" / "permissions.md"
 
@@ -65,7 +65,7 @@ def _functions(conn):
                array(select r.rolname from aclexplode(p.proacl) a join pg_roles r on r.oid = a.grantee
                       where a.privilege_type = 'EXECUTE' and r.rolname = any(%s) order by 1)
           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname = 'app' and p.prokind = 'f'
+         where n.nspname in ('app', 'analytics') and p.prokind = 'f'
          order by 1""", (ROLES,)).fetchall()
 
 
@@ -166,7 +166,7 @@ def render(conn: psycopg.Connection) -> str:
         if pols:
             lines.append("")
 
-    lines += ["## Lifecycle functions (schema app)", "",
+    lines += ["## Functions (schemas app and analytics)", "",
               "| function | definer? | executable by | what it does |", "|---|---|---|---|"]
     for sig, secdef, comment, execs in _functions(conn):
         who = "every staff role" if set(execs) == set(ROLES) else (", ".join(execs) or "no staff role")

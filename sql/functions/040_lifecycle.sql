@@ -48,6 +48,23 @@ language sql immutable parallel safe
 as $$ select app_private.words_or(array(select app_private.role_label(r) from unnest(p_roles) r)) $$;
 comment on function app_private.roles_phrase(app.staff_role[]) is 'Roles as they read in a sentence ("logistics or a factory liaison").';
 
+-- a request or order made despite similar samples (sql/functions/075_repeat_mistakes.sql)
+create or replace function app_private.despite_note(p_stage text, p_similar bigint[], p_note text) returns text
+language sql immutable parallel safe
+as $$
+  select nullif(concat_ws(' · ',
+           case when cardinality(p_similar) > 0 then
+             format('%s despite %s similar: %s', p_stage, cardinality(p_similar), array_to_string(p_similar, ', ')) end,
+           nullif(btrim(p_note), '')), '')
+$$;
+comment on function app_private.despite_note(text, bigint[], text) is 'The timeline note of a request or order made despite similar samples ("ordered despite 2 similar: 4421, 4430"), followed by the person''s own note.';
+
+create or replace function app_private.despite_details(p_similar bigint[]) returns jsonb
+language sql immutable parallel safe
+as $$ select case when cardinality(p_similar) > 0 then jsonb_build_object('despite_similar', to_jsonb(p_similar))
+                  else '{}'::jsonb end $$;
+comment on function app_private.despite_details(bigint[]) is 'Event details recording the similar samples acknowledged.';
+
 ------------------------------------------------------------------------------
 -- Who is acting, and may they see this sample?
 ------------------------------------------------------------------------------
@@ -119,6 +136,8 @@ as $$
       or (p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id)
     when p_action = 'approve_for_production' then
       p_me.role = 'senior_buyer' and p_s.team_id = p_me.team_id
+    when p_action = 'confirm_handover' then
+      p_s.holder_id = p_me.id or (p_s.state = 'at-factory' and p_me.role = 'factory_liaison')
     else true
   end
 $$;
@@ -351,7 +370,9 @@ begin
     select full_name into v_requester from app.staff where id = p_s.requested_by;
     select code into v_team from app.teams where id = p_s.team_id;
     raise exception using errcode = 'TR003',
-      message = case when p_action = 'approve_for_production'
+      message = case when p_action = 'confirm_handover'
+        then format('sample %s was handed to someone else; only they can confirm they have it', p_s.id)
+        when p_action = 'approve_for_production'
         then format('sample %s belongs to team %s; only a senior buyer of that team can %s', p_s.id, v_team, v_rule.verb)
         else format('sample %s was requested by %s; only they or a senior buyer of team %s can %s',
                     p_s.id, v_requester, v_team, v_rule.verb) end;
@@ -413,6 +434,12 @@ as $$
 $$;
 comment on function app_private.arrival_changes(app.samples, app.sample_state, jsonb) is 'The facts a sample has in a state: what is set from the values and what is cleared because it no longer applies (shelf, holder, courier, approval, …).';
 
+create or replace function app_private.transit(p_in_transit boolean, p_me app.staff) returns jsonb
+language sql stable
+as $$ select case when p_in_transit then jsonb_build_object('transit_from', p_me.id, 'transit_since', app.clock())
+                  else jsonb_build_object('transit_from', null, 'transit_since', null) end $$;
+comment on function app_private.transit(boolean, app.staff) is 'The transit columns of a move: set (from this person, now) for a handover the receiver must confirm, cleared otherwise.';
+
 create or replace function app_private.plan_changes(
   p_s app.samples, p_rule app.transition_rules, p_values jsonb, p_me app.staff,
   out changes jsonb, out details jsonb, out to_state app.sample_state)
@@ -432,11 +459,24 @@ begin
   when 'order' then
     perform app_private.require_ref(exists (select 1 from app.suppliers where id = (p_values ->> 'supplier_id')::int and active),
                                     'supplier', (p_values ->> 'supplier_id')::bigint, p_s.id);
+    perform app_private.check_supplier_hold((p_values ->> 'supplier_id')::int, format('order sample %s', p_s.id));
+    details := app_private.check_supplier_risk((p_values ->> 'supplier_id')::int, p_s.id,
+                                               coalesce((p_values ->> 'accept_supplier_risk')::boolean, false))
+               || app_private.despite_details(array(select jsonb_array_elements_text(
+                    coalesce(nullif(p_values -> 'despite_similar', 'null'), '[]')))::bigint[]);
     select gbp_rate into v_rate from app.currencies where code = upper(app_private.value_text(p_values, 'currency'));
     if not found then
       raise exception using errcode = 'TR005',
         message = format('ordering sample %s: unknown currency "%s"', p_s.id, p_values ->> 'currency'),
         hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
+    end if;
+    -- a unit cost that rounds to zero pence, or a total beyond the column's range: TR005, never a raw 22003/23514
+    if round((p_values ->> 'unit_cost')::numeric, 2) <= 0
+       or round((p_values ->> 'unit_cost')::numeric, 2) * coalesce((p_values ->> 'quantity')::int, 1)
+          * coalesce((p_values ->> 'fx_rate')::numeric, v_rate) >= 1000000000000 then
+      raise exception using errcode = 'TR005',
+        message = format('ordering sample %s: the unit cost must be at least 0.01 and the order''s total below 1,000,000,000,000 GBP', p_s.id),
+        hint = 'Check the unit cost, the quantity and the currency.';
     end if;
     insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number, updated_at)
     values (p_s.id, p_s.team_id, (p_values ->> 'unit_cost')::numeric, coalesce((p_values ->> 'quantity')::int, 1),
@@ -451,6 +491,12 @@ begin
                                   'on_loan', coalesce((p_values ->> 'on_loan')::boolean, p_s.on_loan));
   when 'withdraw' then
     changes := jsonb_build_object('withdrawn_at', app.clock());
+  when 'confirm_handover' then
+    if p_s.transit_from is null then
+      raise exception using errcode = 'TR001', message = format('sample %s is not waiting for a confirmation', p_s.id);
+    end if;
+    changes := app_private.transit(false, p_me);
+    details := jsonb_build_object('handed_over_by', p_s.transit_from, 'handed_over_at', p_s.transit_since);
   when 'cancel_order' then
     -- the order is called off before the sample arrives: shown as withdrawn, like a
     -- withdrawn request; the cost row stays as the record of what was ordered
@@ -469,7 +515,9 @@ begin
   when 'hand_to_design', 'hand_to_sales' then
     v_holder := (p_values ->> 'holder_id')::bigint;
     perform app_private.check_holder(p_s, v_holder, to_state);
-    changes := jsonb_build_object('holder_id', v_holder, 'location_id', null);
+    -- handed to someone else: in transit until they confirm; taken by the holder: no transit
+    changes := jsonb_build_object('holder_id', v_holder, 'location_id', null)
+               || app_private.transit(v_holder <> p_me.id, p_me);
   when 'hand_back', 'return_from_factory' then
     perform app_private.require_ref(exists (select 1 from app.locations where id = (p_values ->> 'location_id')::int),
                                     'location', (p_values ->> 'location_id')::bigint, p_s.id);
@@ -477,7 +525,8 @@ begin
   when 'send_to_factory' then
     perform app_private.require_ref(exists (select 1 from app.factories where id = (p_values ->> 'factory_id')::int and active),
                                     'factory', (p_values ->> 'factory_id')::bigint, p_s.id);
-    changes := jsonb_build_object('factory_id', (p_values ->> 'factory_id')::int, 'holder_id', null, 'location_id', null);
+    changes := jsonb_build_object('factory_id', (p_values ->> 'factory_id')::int, 'holder_id', null, 'location_id', null)
+               || app_private.transit(p_me.role <> 'factory_liaison', p_me);
   when 'return_to_supplier' then
     changes := jsonb_build_object('courier_ref', app_private.value_text(p_values, 'courier_ref'),
                                   'holder_id', null, 'location_id', null);
@@ -595,13 +644,14 @@ begin
   update app.samples
      set (title, style_code, category_id, season_id, supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
           return_due_on, qc_rejected, last_qc_result, production_approved_by, production_approved_at, courier_ref,
-          withdrawn_at, state_changed_at, version, updated_at)
+          withdrawn_at, transit_from, transit_since, state_changed_at, version, updated_at)
        = (v_new.title, v_new.style_code, v_new.category_id, v_new.season_id,
           v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
           v_new.on_loan, v_new.expected_on, v_new.received_on, v_new.return_due_on, v_new.qc_rejected,
           v_new.last_qc_result,
           v_new.production_approved_by, v_new.production_approved_at, v_new.courier_ref,
-          v_new.withdrawn_at, case when v_moves then v_now else p_s.state_changed_at end,
+          v_new.withdrawn_at, v_new.transit_from, v_new.transit_since,
+          case when v_moves then v_now else p_s.state_changed_at end,
           p_s.version + 1, v_now)
    where id = p_s.id;
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at,
@@ -630,6 +680,10 @@ begin
   v_s := app_private.lock_sample(p_sample_id, v_me);
   v_rule := app_private.check_rule(v_s, p_action, v_me);
   v_plan := app_private.plan_changes(v_s, v_rule, p_values, v_me);
+  -- a sample that moves on is no longer waiting for the last handover's confirmation
+  if v_plan.to_state is distinct from v_s.state and not (v_plan.changes ? 'transit_from') then
+    v_plan.changes := v_plan.changes || app_private.transit(false, v_me);
+  end if;
   v_event := app_private.apply_change(v_s, p_action, v_plan.to_state, v_plan.changes, v_me,
                                       coalesce(p_note, case when p_action in ('withdraw', 'override', 'cancel_order')
                                                             then p_values ->> 'reason' end),
@@ -665,7 +719,8 @@ create or replace trigger after_insert_notify after insert on app.sample_events
 ------------------------------------------------------------------------------
 create or replace function app.request_sample(
   p_title text, p_category_id integer, p_season_id integer, p_supplier_id integer default null,
-  p_style_code text default null, p_on_loan boolean default false, p_note text default null)
+  p_style_code text default null, p_on_loan boolean default false, p_note text default null,
+  p_despite_similar bigint[] default null)
 returns bigint
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -700,6 +755,7 @@ begin
   if p_supplier_id is not null and not exists (select 1 from app.suppliers where id = p_supplier_id and active) then
     raise exception using errcode = 'TR005', message = format('supplier %s does not exist or is inactive', p_supplier_id);
   end if;
+  perform app_private.check_supplier_hold(p_supplier_id, 'request a sample');
 
   insert into app.samples (title, style_code, category_id, season_id, team_id, requested_by, supplier_id,
                            on_loan, state, state_changed_at, created_at, updated_at)
@@ -707,25 +763,30 @@ begin
           p_supplier_id, coalesce(p_on_loan, false), 'requested', v_now, v_now, v_now)
   returning id into v_id;
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at, note, details)
-  values (v_id, 'request', null, 'requested', v_me.id, v_me.role::text, v_now, nullif(btrim(p_note), ''),
+  values (v_id, 'request', null, 'requested', v_me.id, v_me.role::text, v_now,
+          app_private.despite_note('requested', p_despite_similar, p_note),
           jsonb_build_object('title', btrim(p_title), 'category_id', p_category_id, 'season_id', p_season_id,
-                             'supplier_id', p_supplier_id));
+                             'supplier_id', p_supplier_id)
+          || app_private.despite_details(p_despite_similar));
   return v_id;
 end
 $$;
-comment on function app.request_sample(text, integer, integer, integer, text, boolean, text) is 'Buyer or senior buyer: creates a sample request for their own team. Returns the new sample number.';
+comment on function app.request_sample(text, integer, integer, integer, text, boolean, text, bigint[]) is 'Buyer or senior buyer: creates a sample request for their own team (never from a supplier on hold, TR014). p_despite_similar records the similar samples the buyer was shown and went ahead despite. Returns the new sample number.';
 
 create or replace function app.order_sample(
   p_sample_id bigint, p_supplier_id integer, p_unit_cost numeric, p_currency text, p_expected_on date,
   p_quantity integer default 1, p_fx_rate numeric default null, p_po_number text default null,
-  p_on_loan boolean default null, p_note text default null)
+  p_on_loan boolean default null, p_note text default null, p_despite_similar bigint[] default null,
+  p_accept_supplier_risk boolean default false)
 returns bigint
 language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$ select app_private.perform_action(p_sample_id, 'order', jsonb_build_object(
         'supplier_id', p_supplier_id, 'unit_cost', p_unit_cost, 'currency', p_currency, 'expected_on', p_expected_on,
-        'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan), p_note) $$;
-comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Returns the event id.';
+        'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan,
+        'despite_similar', to_jsonb(p_despite_similar), 'accept_supplier_risk', p_accept_supplier_risk),
+        app_private.despite_note('ordered', p_despite_similar, p_note)) $$;
+comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text, bigint[], boolean) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Never from a supplier on hold (TR014); from one with a QC reject in the last months only with p_accept_supplier_risk (TR015). p_despite_similar records the similar samples shown. Returns the event id.';
 
 create or replace function app.withdraw_request(p_sample_id bigint, p_reason text)
 returns bigint
@@ -806,6 +867,13 @@ set search_path = pg_catalog, app, app_private, pg_temp
 as $$ select app_private.perform_action(p_sample_id, 'buy_out', '{}', p_note) $$;
 comment on function app.buy_out(bigint, text) is 'Requesting buyer or senior buyer of the team: records that an on-loan sample was bought from the supplier (no return due any more; it may then be cut).';
 
+create or replace function app.confirm_handover(p_sample_id bigint, p_note text default null)
+returns bigint
+language sql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$ select app_private.perform_action(p_sample_id, 'confirm_handover', '{}', p_note) $$;
+comment on function app.confirm_handover(bigint, text) is 'The person a sample was handed to (or a factory liaison, for a sample sent to a factory): confirms it arrived; until then it shows as in transit from the sender.';
+
 create or replace function app.cut_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
 language sql volatile security definer
@@ -861,6 +929,7 @@ begin
      and not (r.action = 'approve_for_production' and v_s.production_approved_at is not null)
      and not (r.action = 'cut_for_production' and (v_s.production_approved_at is null or v_s.on_loan))
      and not (r.action = 'buy_out' and not v_s.on_loan)
+     and not (r.action = 'confirm_handover' and v_s.transit_from is null)
    -- moves first; then corrections, calling the order off, and the director's override
    order by r.action = 'override', r.action = 'cancel_order', r.action = 'correct', r.action;
 end

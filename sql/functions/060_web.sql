@@ -277,6 +277,8 @@ begin
   on conflict (staff_id) do update
      set invite_token_hash = excluded.invite_token_hash, invite_expires_at = excluded.invite_expires_at,
          token_purpose = excluded.token_purpose;
+  -- the role-aware welcome mail carries the link (issue 12, sql/functions/090_overdue.sql)
+  perform app_private.queue_welcome_mail(v_target, v_token);
   return v_token;
 end
 $$;

@@ -21,8 +21,8 @@ grant execute on function app.current_staff_id(), app.current_staff_role(), app.
 -- role, scope and state against app.transition_rules itself, so every role may call
 -- them and gets the rule's own sentence when it may not act
 grant execute on function
-    app.request_sample(text, integer, integer, integer, text, boolean, text),
-    app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text),
+    app.request_sample(text, integer, integer, integer, text, boolean, text, bigint[]),
+    app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text, bigint[], boolean),
     app.withdraw_request(bigint, text),
     app.receive_sample(bigint, integer, date, text),
     app.hand_to_design(bigint, bigint, text),
@@ -33,6 +33,7 @@ grant execute on function
     app.return_to_supplier(bigint, text, text),
     app.approve_for_production(bigint, text),
     app.buy_out(bigint, text),
+    app.confirm_handover(bigint, text),
     app.cut_for_production(bigint, text),
     app.record_inspection(bigint, app.qc_result, text, text),
     app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date),
@@ -42,13 +43,34 @@ grant execute on function
     app.removable_photos(bigint),
     app.available_actions(bigint),
     app.holder_choices(bigint, text),
-    app.search_samples(text, integer, integer)
+    app.search_samples(text, integer, integer),
+    -- repeat mistakes: similar samples, supplier records and holds (each checks the caller's role itself)
+    app.similar_samples(text, integer, integer, integer, text, bigint, integer),
+    app.supplier_record(integer),
+    app.supplier_recent_rejects(integer, integer),
+    -- the sample room: many samples at once (each checked like a single action)
+    app.bulk_act(text, bigint[], jsonb, boolean, text)
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin;
+-- likely duplicate pairs, their dismissal, and supplier holds: senior buyers and directors
+grant execute on function app.duplicate_pairs(integer, integer), app.dismiss_duplicate(bigint, bigint, text),
+    app.hold_supplier(integer, text), app.lift_supplier_hold(integer, text)
+  to senior_buyer, ops_director, md;
+-- stocktakes: logistics and directors count (each function checks the role as well)
+grant execute on function app.start_stocktake(integer), app.count_sample(bigint, bigint),
+    app.close_stocktake(bigint), app.stocktake_report(bigint)
+  to logistics, ops_director, md;
+-- importing the old spreadsheet: logistics, senior buyers and the system admin (checked inside too)
+grant execute on function app.import_sample(text, jsonb) to logistics, senior_buyer, system_admin;
 -- NOTE: app_private is granted to no staff role, not even USAGE: its functions take
 --       identities and rows as parameters and trust them, so they run only inside
 --       the definer entry points above (and are SECURITY INVOKER, so calling one
 --       directly would run with the caller's own rights anyway).
+
+-- spend analytics (issue 13): "refresh now"; it lets only directors refresh (TR040)
+grant execute on function app.refresh_analytics()
+  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
+     ops_director, md, system_admin;
 
 ------------------------------------------------------------------------------
 -- authenticator: schema usage and who-am-I; its sign-in, session and invitation

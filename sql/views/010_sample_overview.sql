@@ -38,19 +38,21 @@ select s.id,
        s.withdrawn_at,
        s.state_changed_at,
        (current_date - s.state_changed_at::date) as days_in_state,
-       -- NOTE: the overdue rules here are the UI's highlight; the mailed overdue lists
-       -- will come from a rules table (alerts issue)
-       (s.state = 'ordered' and s.expected_on < current_date)
-         or (s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production'))
-         or (s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days') as is_overdue,
-       case
-         when s.state = 'ordered' and s.expected_on < current_date
-           then format('expected %s, not received', to_char(s.expected_on, 'DD Mon YYYY'))
-         when s.on_loan and s.return_due_on < current_date and s.state not in ('returned', 'cut-for-production')
-           then format('on loan, due back %s', to_char(s.return_due_on, 'DD Mon YYYY'))
-         when s.state = 'at-factory' and s.state_changed_at < now() - interval '14 days'
-           then format('at the factory for %s days', current_date - s.state_changed_at::date)
-       end as overdue_reason,
+       -- one definition of overdue: the rules in app.overdue_rules (app.overdue_hits),
+       -- the same the morning mail uses (sql/functions/090_overdue.sql)
+       -- (scalar subqueries, not a join: a list that does not read these columns - a
+       -- count, another tab - does not compute them)
+       s.state not in ('returned', 'cut-for-production')
+         and exists (select from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
+                                                  s.on_loan, current_date)) as is_overdue,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select string_agg(h.reason, '; ' order by h.days_overdue desc)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as overdue_reason,
+       case when s.state not in ('returned', 'cut-for-production') then
+         (select max(h.days_overdue)
+            from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
+                                  current_date) h) end as days_overdue,
        s.last_qc_result,
        s.version,
        s.created_at,
@@ -59,7 +61,11 @@ select s.id,
        k.currency,
        k.fx_rate_to_gbp,
        k.total_gbp,
-       k.po_number
+       k.po_number,
+       -- a handover the receiver has not confirmed yet (issue 14)
+       s.transit_from,
+       tf.full_name as transit_from_name,
+       s.transit_since
   from app.samples s
   join app.teams t on t.id = s.team_id
   join app.categories c on c.id = s.category_id
@@ -69,7 +75,8 @@ select s.id,
   left join app.staff h on h.id = s.holder_id
   left join app.locations l on l.id = s.location_id
   left join app.factories f on f.id = s.factory_id
-  left join app.sample_costs k on k.sample_id = s.id;
+  left join app.sample_costs k on k.sample_id = s.id
+  left join app.staff tf on tf.id = s.transit_from;
 comment on view app.sample_overview is 'Samples with names resolved and costs joined; select * works for every role, hidden cost fields read as NULL.';
 
 grant select on app.sample_overview to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,

@@ -121,11 +121,13 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from .. import logging as structured
-    from . import admin, auth, dashboards, db, health, people, reference, samples, search
+    from . import (admin, alerts, analytics, auth, dashboards, db, duplicates, health, imports, people, reference, room,
+                   samples, search, suppliers, watching)
     structured.init_app(app)  # first: every request gets its id and its log line
     health.startup_checks(app)
     db.init_app(app)
-    for bp in (health.bp, auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp):
+    for bp in (health.bp, auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp,
+               suppliers.bp, duplicates.bp, watching.bp, room.bp, imports.bp, analytics.bp, alerts.bp):
         app.register_blueprint(bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboards.index)
 

@@ -105,8 +105,9 @@ def edit(staff_id=None):
                                       "returning id", (values.get("full_name"), values.get("email"),
                                                        values.get("role"), team)).fetchone()["id"]
                 token = conn.execute("select app.create_invite(%s) as token", (new_id,)).fetchone()["token"]
-            link = url_for("auth.invite", token=token, _external=True)
-            return render_template("admin/invited.html", link=link, name=values.get("full_name"), kind="invite")
+            # app.create_invite queued the welcome mail with the link (issue 12): nothing to copy
+            return render_template("admin/invited.html", name=values.get("full_name"), email=values.get("email"),
+                                   kind="invite")
         except psycopg.errors.UniqueViolation:
             flash("Someone already has that email address.", "error")
         except psycopg.errors.CheckViolation:
@@ -126,12 +127,12 @@ def link_page(staff_id, sql, kind):
     try:
         with db.as_user() as conn:
             token = conn.execute(sql, (staff_id,)).fetchone()["token"]
-            name = conn.execute("select full_name from app.staff where id = %s", (staff_id,)).fetchone()["full_name"]
+            who = conn.execute("select full_name, email from app.staff where id = %s", (staff_id,)).fetchone()
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
         return redirect(url_for("admin.staff"))
-    return render_template("admin/invited.html", link=url_for("auth.invite", token=token, _external=True), name=name,
-                           kind=kind)
+    link = url_for("auth.invite", token=token, _external=True) if kind == "reset" else None
+    return render_template("admin/invited.html", link=link, name=who["full_name"], email=who["email"], kind=kind)
 
 
 @bp.route("/staff/<int:staff_id>/invite", methods=("POST",))

@@ -44,7 +44,10 @@ USER_SQL = ("select s.id, s.full_name, app.current_staff_email() as email, s.rol
             # the nav shows reference data to those the grants let add or change some of it
             "exists (select 1 from unnest(array['app.suppliers', 'app.factories', 'app.locations', 'app.categories', "
             "'app.seasons']) r(t) where has_any_column_privilege(r.t, 'INSERT') "
-            "or has_any_column_privilege(r.t, 'UPDATE')) as edits_reference "
+            "or has_any_column_privilege(r.t, 'UPDATE')) as edits_reference, "
+            "has_function_privilege('app.duplicate_pairs(integer, integer)', 'EXECUTE') as reviews_duplicates, "
+            "has_function_privilege('app.start_stocktake(integer)', 'EXECUTE') as counts_stock, "
+            "has_function_privilege('app.import_sample(text, jsonb)', 'EXECUTE') as imports_samples "
             "from app.staff s left join app.teams t on t.id = s.team_id where s.id = app.current_staff_id()")
 
 

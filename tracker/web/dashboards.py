@@ -79,12 +79,17 @@ PRESETS = {
 FILTER_KEYS = ("state", "team", "buyer", "supplier", "category", "season", "holder", "overdue", "open", "on_loan",
                "uninspected", "rejected")
 
-_SPEND = ("select count(k.sample_id) as samples, sum(k.total_gbp) as spend from app.samples s "
-          "left join app.sample_costs k on k.sample_id = s.id where ")
+# headlines read the nightly analytics figures (issue 13), not a live aggregate over
+# every sample; each shows its "data as of" time
+_AS_OF = "(select as_of from analytics.data_as_of) as as_of"
 HEADLINES = {
-    "buyer": (_SPEND + "s.requested_by = %(me)s and s.season_id = %(season)s", "My spend this season"),
-    "senior_buyer": (_SPEND + "s.team_id = %(team)s and s.season_id = %(season)s", "Team spend this season"),
-    "finance": (_SPEND + "s.state = 'ordered'", "Open orders, all teams"),
+    "buyer": ("select sum(samples) as samples, sum(spend_gbp) as spend, " + _AS_OF + " from analytics.spend "
+              "where buyer_id = %(me)s and season_id = %(season)s", "My spend this season"),
+    "senior_buyer": ("select sum(samples) as samples, sum(spend_gbp) as spend, " + _AS_OF +
+                     " from analytics.spend_monthly where team_id = %(team)s and season_id = %(season)s",
+                     "Team spend this season"),
+    "finance": ("select sum(ordered) as samples, sum(committed_gbp) as spend, " + _AS_OF +
+                " from analytics.buyer_season", "Open orders, all teams"),
 }
 
 

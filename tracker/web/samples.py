@@ -12,7 +12,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from .. import images
 from .. import logging as structured_log
 from ..roles import STATES
-from . import db
+from . import alerts, db
 from .auth import login_required
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
@@ -22,11 +22,14 @@ ACTIONS = {
     "order": ("select app.order_sample(p_sample_id => %(sid)s, p_supplier_id => %(supplier)s, "
               "p_unit_cost => %(unit_cost)s, p_currency => %(currency)s, p_expected_on => %(expected_on)s, "
               "p_quantity => %(quantity)s, p_po_number => %(po_number)s, p_on_loan => %(on_loan)s, "
-              "p_note => %(note)s)",
+              "p_note => %(note)s, p_despite_similar => %(despite_similar)s, "
+              "p_accept_supplier_risk => %(accept_supplier_risk)s)",
               [("supplier", "Supplier", "supplier", True), ("unit_cost", "Unit cost", "money", True),
                ("currency", "Currency", "currency", True), ("expected_on", "Expected on", "date", True),
                ("quantity", "Quantity", "int", False), ("po_number", "PO number", "text", False),
-               ("on_loan", "On loan from the supplier", "bool", False), ("note", "Note", "text", False)]),
+               ("on_loan", "On loan from the supplier", "bool", False), ("note", "Note", "text", False),
+               ("accept_supplier_risk", "I have read this supplier's recent QC rejects and order anyway", "bool",
+                False)]),
     "withdraw": ("select app.withdraw_request(p_sample_id => %(sid)s, p_reason => %(reason)s)",
                  [("reason", "Reason", "text", True)]),
     "receive": ("select app.receive_sample(p_sample_id => %(sid)s, p_location_id => %(location)s, "
@@ -58,6 +61,8 @@ ACTIONS = {
                  ("notes", "Inspector's notes", "textarea", False)]),
     "hand_back": ("select app.hand_back(p_sample_id => %(sid)s, p_location_id => %(location)s, p_note => %(note)s)",
                   [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+    "confirm_handover": ("select app.confirm_handover(p_sample_id => %(sid)s, p_note => %(note)s)",
+                         [("note", "Note", "text", False)]),
     "buy_out": ("select app.buy_out(p_sample_id => %(sid)s, p_note => %(note)s)",
                 [("note", "Note (price agreed, invoice)", "text", False)]),
     "correct": ("select app.correct_sample(p_sample_id => %(sid)s, p_title => %(title)s, "
@@ -91,7 +96,8 @@ def friendly(exc: psycopg.Error) -> str:
     if code.startswith("TR"):
         msg = exc.diag.message_primary or "That did not work."
         msg = msg[0].upper() + msg[1:]
-        return f"{msg}. {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}."
+        end = "" if msg.endswith(("?", "!", ".")) else "."
+        return f"{msg}{end} {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}{end}"
     if code == "42501":
         return "You are not allowed to do that."
     if code in ("22P02", "22007", "22008", "22003"):
@@ -154,18 +160,37 @@ def page_data(conn, sample_id):
                          "n.notes from app.qc_inspections i join app.staff st on st.id = i.inspector_id "
                          "left join app.qc_inspection_notes n on n.inspection_id = i.id "
                          "where i.sample_id = %s order by i.inspected_at desc"),
-        "supplier_record": conn.execute(
-            "select inspections, rejects from app.supplier_quality where supplier_id = %s",
-            (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
+        "supplier_record": conn.execute("select * from app.supplier_record(%s)",
+                                        (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
+        "supplier_rejects": conn.execute("select * from app.supplier_recent_rejects(%s, 10)",
+                                         (s["supplier_id"],)).fetchall() if s["supplier_id"] else [],
+        "watching": conn.execute("select exists (select 1 from app.watches where sample_id = %s "
+                                 "and staff_id = app.current_staff_id()) as w", (sample_id,)).fetchone()["w"],
         "contacts": q("select name, email, phone, position from app.supplier_contacts where supplier_id = %s "
                       "order by name", (s["supplier_id"],)) if s["supplier_id"] else [],
+        "overdue": alerts.sample_overdue(conn, sample_id),  # issue 12: extend / chased / lateness history
     }
+
+
+def similar_to(conn, s, supplier=None):
+    """Possible duplicates of a sample in flight in every team (app.similar_samples)."""
+    return conn.execute("select * from app.similar_samples(%s, %s, %s, %s, %s, %s, 5)",
+                        (s["title"], s["category_id"], s["season_id"], supplier or s["supplier_id"], s["style_code"],
+                         s["id"])).fetchall()
+
+
+def acknowledged(shown) -> bool:
+    """The person ticked "not a duplicate" having seen (at least) these samples."""
+    seen = set(request.form.getlist("despite_similar"))
+    return request.form.get("ack_similar") == "1" and {str(r["id"]) for r in shown} <= seen
 
 
 def with_choices(conn, data):
     """Option lists for the forms of the actions this person may take now, and no others."""
     kinds = {kind for a in data["actions"] for _, _, kind, _ in ACTIONS.get(a["action"], ("", []))[1]}
     data["choices"] = choices(conn, kinds - set(HOLDER_ACTIONS))
+    if any(a["action"] == "order" for a in data["actions"]):
+        data["similar"] = similar_to(conn, data["s"])
     # whom this person may hand the sample to: the database says (the person first when they can hold it)
     data["holder_default"] = {}
     for kind, action in HOLDER_ACTIONS.items():
@@ -213,7 +238,8 @@ DONE = {"order": "ordered", "withdraw": "withdrawn (request cancelled)", "receiv
         "return_to_supplier": "returned to the supplier", "approve_for_production": "approved for production",
         "cut_for_production": "cut for production", "inspect": "inspected: result recorded",
         "override": "moved by override", "hand_back": "back in the sample room", "buy_out": "bought out",
-        "correct": "corrected", "cancel_order": "cancelled: the order is withdrawn"}
+        "correct": "corrected", "cancel_order": "cancelled: the order is withdrawn",
+        "confirm_handover": "confirmed: it is with you"}
 RETRY_KEY = "retry"
 MAX_KEPT = 2000  # characters of form values kept through the redirect (the session is a cookie)
 
@@ -259,12 +285,21 @@ def act(sample_id, action):
     if action not in ACTIONS:
         abort(404)
     sql_text, fields = ACTIONS[action]
-    params = {"sid": sample_id}
+    params = {"sid": sample_id, "despite_similar": None}
     for name, _, kind, _ in fields:
         raw = request.form.get(name)
         params[name] = raw.strip() if (action, name) in CLEARABLE and raw is not None else form_value(kind, raw)
     try:
         with db.as_user() as conn:
+            if action == "order":
+                s = load(conn, sample_id)
+                shown = similar_to(conn, s, params["supplier"])
+                if shown and not acknowledged(shown):
+                    flash(f"{len(shown)} similar {'sample is' if len(shown) == 1 else 'samples are'} in flight; "
+                          "check them and tick that this is not a duplicate.", "error")
+                    keep_form("action", sample_id, {**request.form, "_action": action})
+                    return back
+                params["despite_similar"] = [r["id"] for r in shown] or None
             conn.execute(sql_text, params)
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
@@ -415,34 +450,66 @@ def labels():
                      download_name=f"sample-tags-{len(rows)}.pdf")
 
 
+def typed_similar(conn, values):
+    """Possible duplicates of what is typed into the request form."""
+    if "\x00" in (values.get("title") or "") + (values.get("style_code") or ""):
+        abort(400, "Text cannot contain a NUL character.")
+    return conn.execute("select * from app.similar_samples(%s, %s, %s, %s, %s, null, 5)",
+                        ((values.get("title") or "")[:200], form_int(values.get("category")),
+                         form_int(values.get("season")), form_int(values.get("supplier")),
+                         (values.get("style_code") or "")[:40] or None)).fetchall()
+
+
+def form_int(raw):
+    raw = (raw or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+
+
 @bp.route("/new", methods=("GET", "POST"))
 @login_required
 def new():
+    """The request form. While the buyer types, static/similar.js shows possible duplicates
+    in flight in every team; submitting with some shown needs the "not a duplicate" tick,
+    and the request records which ones were seen."""
     with db.as_user() as conn:
         ref = {
             "categories": conn.execute("select id, name from app.categories order by name").fetchall(),
             "seasons": conn.execute("select id, code || ' - ' || name as name from app.seasons "
                                     "order by starts_on desc").fetchall(),
-            "suppliers": conn.execute("select id, name from app.suppliers where active order by name").fetchall(),
+            "suppliers": conn.execute("select id, name || case when on_hold_at is not null then ' (on hold)' else '' end "
+                                      "as name from app.suppliers where active order by name").fetchall(),
         }
     if request.method == "POST":
         values = request.form
         try:
             with db.as_user() as conn:
+                shown = typed_similar(conn, values)
+                if shown and not acknowledged(shown):
+                    flash(f"{len(shown)} similar {'sample is' if len(shown) == 1 else 'samples are'} already in "
+                          "flight; check them and tick that yours is not a duplicate.", "error")
+                    keep_form("new", None, values)
+                    return redirect(url_for("samples.new"), code=303)
                 sid = conn.execute(
                     "select app.request_sample(p_title => %s, p_category_id => %s, p_season_id => %s, "
-                    "p_supplier_id => %s, p_style_code => %s, p_on_loan => %s, p_note => %s)",
+                    "p_supplier_id => %s, p_style_code => %s, p_on_loan => %s, p_note => %s, "
+                    "p_despite_similar => %s)",
                     (values.get("title", ""), form_value("int", values.get("category")),
                      form_value("int", values.get("season")), form_value("int", values.get("supplier")),
                      form_value("text", values.get("style_code")), values.get("on_loan") == "on",
-                     form_value("text", values.get("note")))).fetchone()["request_sample"]
+                     form_value("text", values.get("note")), [r["id"] for r in shown] or None)
+                ).fetchone()["request_sample"]
             flash(f"Sample {sid} requested.", "ok")
             return redirect(url_for("samples.detail", sample_id=sid), code=303)
         except psycopg.Error as exc:
             flash(friendly(exc), "error")
             keep_form("new", None, values)
             return redirect(url_for("samples.new"), code=303)
-    return render_template("samples/new.html", values=kept_form("new", None) or {}, ref=ref)
+    kept = kept_form("new", None) or {}
+    similar = []
+    if kept.get("title"):
+        with db.as_user() as conn:
+            similar = typed_similar(conn, kept)
+    return render_template("samples/new.html", values=kept, ref=ref, similar=similar)
 
 
 @bp.app_template_filter("since")

@@ -1,0 +1,213 @@
+-- The sample room (issue 14): bulk actions and stocktakes.
+--
+--   app.bulk_act(action, samples, values, all_or_nothing, note)
+--       one call, one transaction: each sample goes through app_private.perform_action()
+--       (the same rules as one at a time, each in its own savepoint) and the result says per
+--       sample what happened and why not; with all_or_nothing any refusal undoes them all (TR016)
+--   app.start_stocktake(location) / app.count_sample(stocktake, sample) / app.close_stocktake(...)
+--       logistics counts a location: found, missing (expected there, not found) and unexpected
+--       (found there, recorded elsewhere); closed counts are kept
+set local role tracker_owner;
+
+create or replace function app_private.bulk_actions() returns text[]
+language sql immutable parallel safe
+as $$ select '{receive,hand_to_design,hand_to_sales,hand_back,send_to_factory,return_from_factory,return_to_supplier,confirm_handover}'::text[] $$;
+comment on function app_private.bulk_actions() is 'The actions a bulk call may apply: the moves of the sample room.';
+
+create or replace function app_private.bulk_limit() returns integer
+language sql immutable parallel safe
+as $$ select 500 $$;
+comment on function app_private.bulk_limit() is 'At most this many samples in one bulk call.';
+
+create or replace function app.bulk_act(
+  p_action text, p_sample_ids bigint[], p_values jsonb default '{}', p_all_or_nothing boolean default false,
+  p_note text default null)
+returns table (sample_id bigint, ok boolean, event_id bigint, code text, message text)
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_staff();
+  v_values jsonb;
+  v_id bigint;
+  v_failed integer := 0;
+  v_first text;
+  v_ids bigint[] := '{}';
+  v_oks boolean[] := '{}';
+  v_events bigint[] := '{}';
+  v_codes text[] := '{}';
+  v_messages text[] := '{}';
+  v_event bigint;
+  v_selection bigint[];
+begin
+  if p_action is null or not (p_action = any (app_private.bulk_actions())) then
+    raise exception using errcode = 'TR005',
+      message = format('"%s" cannot be applied to many samples at once', coalesce(p_action, '')),
+      hint = 'Bulk actions: receive, hand to design or sales, hand back, send to or bring back from a factory, return to the supplier.';
+  end if;
+  -- the distinct sample numbers, nulls left out (an array of nulls is no selection)
+  v_selection := array(select distinct x from unnest(p_sample_ids) x where x is not null order by x);
+  if cardinality(v_selection) = 0 then
+    raise exception using errcode = 'TR004', message = 'a bulk action needs at least one sample';
+  end if;
+  if cardinality(p_sample_ids) > app_private.bulk_limit() then
+    raise exception using errcode = 'TR005',
+      message = format('at most %s samples at once; this was %s', app_private.bulk_limit(), cardinality(p_sample_ids));
+  end if;
+  if jsonb_typeof(coalesce(p_values, '{}')) <> 'object' then
+    raise exception using errcode = 'TR005', message = 'the values of a bulk action are an object of named fields';
+  end if;
+  -- only the fields the moves take, whatever else was sent
+  v_values := jsonb_strip_nulls(jsonb_build_object(
+    'location_id', p_values -> 'location_id', 'holder_id', p_values -> 'holder_id',
+    'factory_id', p_values -> 'factory_id', 'courier_ref', p_values -> 'courier_ref'));
+  foreach v_id in array v_selection loop
+    begin
+      v_event := app_private.perform_action(v_id, p_action, v_values, p_note);
+      v_ids := v_ids || v_id; v_oks := v_oks || true; v_events := v_events || v_event;
+      v_codes := v_codes || null::text; v_messages := v_messages || null::text;
+    exception when sqlstate 'TR001' or sqlstate 'TR002' or sqlstate 'TR003' or sqlstate 'TR004'
+                   or sqlstate 'TR005' or sqlstate 'TR006' or sqlstate 'TR007' or sqlstate 'TR008'
+                   or sqlstate 'TR009' or sqlstate 'TR014' or sqlstate 'TR015' or invalid_text_representation
+                   or numeric_value_out_of_range or invalid_datetime_format then
+      -- our refusal for this sample only: its savepoint is rolled back, the others stand
+      v_failed := v_failed + 1;
+      get stacked diagnostics v_first = message_text;
+      v_ids := v_ids || v_id; v_oks := v_oks || false; v_events := v_events || null::bigint;
+      v_codes := v_codes || sqlstate::text; v_messages := v_messages || v_first;
+    end;
+  end loop;
+  if p_all_or_nothing and v_failed > 0 then
+    raise exception using errcode = 'TR016',
+      message = format('%s of %s samples cannot be %s, so none was changed', v_failed,
+                       cardinality(v_ids), replace(p_action, '_', ' ')),
+      detail = (select string_agg(format('%s: %s', u.u_id, u.u_message), '; ')
+                  from unnest(v_ids, v_oks, v_messages) u(u_id, u_ok, u_message) where not u.u_ok),
+      hint = 'Take the refused samples out of the selection, or apply the action to the legal ones only.';
+  end if;
+  return query select * from unnest(v_ids, v_oks, v_events, v_codes, v_messages);
+end
+$$;
+comment on function app.bulk_act(text, bigint[], jsonb, boolean, text) is 'Applies one sample-room move (receive, hand to design/sales, hand back, send to/bring back from a factory, return to supplier) to up to 500 samples in one transaction, each checked like a single action; returns per sample whether it was done and, if not, our SQLSTATE and sentence. All-or-nothing: any refusal changes nothing (TR016).';
+
+------------------------------------------------------------------------------
+-- Stocktake
+------------------------------------------------------------------------------
+create or replace function app_private.require_counter() returns app.staff
+language plpgsql stable
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_staff();
+begin
+  if v_me.role not in ('logistics', 'ops_director', 'md') then
+    raise exception using errcode = 'TR002', message = 'only logistics or a director counts stock',
+      detail = format('you are signed in as %s', app_private.role_label(v_me.role));
+  end if;
+  return v_me;
+end
+$$;
+comment on function app_private.require_counter() is 'The signed-in person if they may count stock (logistics, directors), else TR002.';
+
+create or replace function app.start_stocktake(p_location_id integer) returns bigint
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_counter();
+  v_id bigint;
+begin
+  perform app_private.require_value(p_location_id is null, 'a location', 'a stocktake');
+  if not exists (select 1 from app.locations where id = p_location_id) then
+    raise exception using errcode = 'TR005', message = format('location %s does not exist', p_location_id);
+  end if;
+  insert into app.stocktakes (location_id, started_by, started_at, expected)
+  values (p_location_id, v_me.id, app.clock(),
+          array(select id from app.samples where location_id = p_location_id and state = 'received' order by id))
+  returning id into v_id;
+  return v_id;
+end
+$$;
+comment on function app.start_stocktake(integer) is 'Logistics or a director starts counting a location; what the records say is there (received, at that location) is fixed now as "expected". Returns the count''s id.';
+
+create or replace function app.count_sample(p_stocktake_id bigint, p_sample_id bigint)
+returns table (sample_id bigint, expected boolean, recorded_location text, state app.sample_state)
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_counter();
+  v_take app.stocktakes;
+  v_s app.samples;
+begin
+  select * into v_take from app.stocktakes where id = p_stocktake_id for update;
+  if not found then
+    raise exception using errcode = 'TR006', message = format('stocktake %s not found', p_stocktake_id);
+  end if;
+  if v_take.closed_at is not null then
+    raise exception using errcode = 'TR001', message = format('stocktake %s is closed', p_stocktake_id),
+      hint = 'Start a new count.';
+  end if;
+  select * into v_s from app.samples where id = p_sample_id;
+  if v_s.id is null or not app_private.can_see_sample(v_s, v_me) then
+    raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id),
+      hint = 'Check the number on the tag.';
+  end if;
+  if not (p_sample_id = any (v_take.found)) then
+    update app.stocktakes t set found = t.found || p_sample_id where t.id = p_stocktake_id;
+  end if;
+  return query select v_s.id, v_s.id = any (v_take.expected), (select code from app.locations where id = v_s.location_id),
+                      v_s.state;
+end
+$$;
+comment on function app.count_sample(bigint, bigint) is 'Records a sample found during a count (once, however often it is scanned) and says whether it was expected there and where the records put it.';
+
+create or replace function app.close_stocktake(p_stocktake_id bigint) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_counter();
+begin
+  update app.stocktakes set closed_at = app.clock(), closed_by = v_me.id
+   where id = p_stocktake_id and closed_at is null;
+  if not found then
+    raise exception using errcode = 'TR001', message = format('stocktake %s is closed or does not exist', p_stocktake_id);
+  end if;
+end
+$$;
+comment on function app.close_stocktake(bigint) is 'Closes a count: its found, missing and unexpected lists are kept as they are.';
+
+create or replace function app.stocktake_report(p_stocktake_id bigint)
+returns table (sample_id bigint, outcome text, title text, state app.sample_state, recorded_location text,
+               holder text, last_action text, last_at timestamptz)
+language plpgsql stable security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_staff();
+  v_take app.stocktakes;
+begin
+  select * into v_take from app.stocktakes where id = p_stocktake_id;
+  if v_take.id is null then
+    return;
+  end if;
+  return query
+  with ids as (
+    select x as id, 'found' as outcome from unnest(v_take.expected) x where x = any (v_take.found)
+    union all
+    select x, 'missing' from unnest(v_take.expected) x where not (x = any (v_take.found))
+    union all
+    select x, 'unexpected' from unnest(v_take.found) x where not (x = any (v_take.expected))
+  )
+  select s.id, ids.outcome, s.title, s.state, l.code, h.full_name, e.action, e.at
+    from ids join app.samples s on s.id = ids.id
+    left join app.locations l on l.id = s.location_id
+    left join app.staff h on h.id = s.holder_id
+    left join lateral (select ev.action, ev.at from app.sample_events ev where ev.sample_id = s.id
+                        order by ev.at desc, ev.id desc limit 1) e on true
+   where app_private.can_see_sample(s, v_me)
+   order by ids.outcome = 'found', ids.outcome, s.id;
+end
+$$;
+comment on function app.stocktake_report(bigint) is 'A count''s result: missing (expected, not found: with the holder and last event), unexpected (found, recorded elsewhere) and found; only samples the caller can see.';

@@ -1,0 +1,494 @@
+"""Spend analytics (issue 13) against the real database: every figure is checked
+against an independent computation over the base tables written here in Python (never
+the views' SQL); months without spend, YoY across a year boundary and currency
+conversion; scoping for every role x every analytics object; budgets (who edits,
+audited, refused amounts); the manual refresh; REFRESH ... CONCURRENTLY while a
+reader holds a query open; the pg_cron job."""
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from conftest import _url, act_as, db_url
+from tracker import config
+from tracker.roles import ROLES
+
+LONDON = ZoneInfo("Europe/London")
+CENT = Decimal("0.01")
+ALL = {"finance", "sales_lead", "ops_director", "md"}
+TEAM = {"buyer", "senior_buyer"}
+
+
+# ---------------------------------------------------------------- the independent computation
+def base_rows(conn):
+    """Costed samples with everything a figure needs, read as the owner from the base tables."""
+    return conn.execute("""
+        select s.id, s.team_id, s.season_id, s.requested_by, s.category_id, s.supplier_id, s.state::text,
+               s.received_on, s.qc_rejected, k.unit_cost, k.quantity, k.fx_rate_to_gbp,
+               (select min(e.at) from app.sample_events e where e.sample_id = s.id and e.action = 'order'),
+               s.created_at
+          from app.samples s join app.sample_costs k on k.sample_id = s.id""").fetchall()
+
+
+def gbp(unit, qty, rate) -> Decimal:
+    return (Decimal(unit) * qty * Decimal(rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def month_of(ts: datetime) -> date:
+    return ts.astimezone(LONDON).date().replace(day=1)
+
+
+def expected_facts(conn, team=None):
+    """(month, season, team, buyer, category, supplier) -> [samples, spend, committed, ordered,
+    received, cut, returned, rejected], for samples ordered onward with a cost."""
+    out = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0, 0, 0, 0, 0])
+    for (sid, t, season, buyer, cat, sup, state, received_on, rejected, unit, qty, rate, ordered_at,
+         created_at) in base_rows(conn):
+        if state == "requested" or sup is None or (team is not None and t != team):
+            continue
+        v = out[(month_of(ordered_at or created_at), season, t, buyer, cat, sup)]
+        spend = gbp(unit, qty, rate)
+        v[0] += 1
+        v[1] += spend
+        v[2] += spend if state == "ordered" else 0
+        v[3] += state == "ordered"
+        v[4] += received_on is not None
+        v[5] += state == "cut-for-production"
+        v[6] += state == "returned"
+        v[7] += bool(rejected)
+    return dict(out)
+
+
+def by_month_category(facts):
+    out = defaultdict(Decimal)
+    for (month, _, _, _, cat, _), v in facts.items():
+        out[(month, cat)] += v[1]
+    return out
+
+
+def add_months(d: date, n: int) -> date:
+    k = d.year * 12 + d.month - 1 + n
+    return date(k // 12, k % 12 + 1, 1)
+
+
+def refresh(conn):
+    act_as(conn, None)
+    conn.execute("select app_private.refresh_analytics('manual')")
+
+
+def persona(conn, role):
+    row = conn.execute("select id, team_id from app.staff where email = %s", (f"{role}@example.com",)).fetchone()
+    return {"id": row[0], "role": role, "team_id": row[1]}
+
+
+def as_role(conn, role, sql, params=None, fetch="all"):
+    """Run sql as the role's demo persona in a savepoint: rows, or the SQLSTATE."""
+    try:
+        with conn.transaction():
+            act_as(conn, persona(conn, role))
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall() if fetch == "all" else cur.fetchone()
+            act_as(conn, None)
+            return rows
+    except psycopg.Error as exc:
+        return exc.sqlstate
+
+
+# ---------------------------------------------------------------- figures
+def test_spend_facts_match_the_base_tables(conn):
+    refresh(conn)
+    want = expected_facts(conn)
+    got = as_role(conn, "finance", """
+        select month, season_id, team_id, buyer_id, category_id, supplier_id, samples, spend_gbp, committed_gbp,
+               ordered, received, cut_for_production, returned, qc_rejected from analytics.spend""")
+    assert len(want) > 50
+    assert {r[:6]: list(r[6:]) for r in got} == {k: v for k, v in want.items()}
+
+
+def test_monthly_rollup_mom_and_yoy_match_and_empty_months_read_zero(conn):
+    refresh(conn)
+    spend = by_month_category(expected_facts(conn))
+    rows = as_role(conn, "md", """
+        select month, category_id, spend_gbp, prev_month_gbp, mom_change_gbp, same_month_last_year_gbp,
+               yoy_change_gbp, mom_pct, yoy_pct from analytics.category_monthly""")
+    cats = [r[0] for r in conn.execute("select id from app.categories").fetchall()]
+    first, last = min(m for m, _ in spend), max(m for m, _ in spend)
+    months = []
+    m = first
+    while m <= last:
+        months.append(m)
+        m = add_months(m, 1)
+    assert {(r[0], r[1]) for r in rows} == {(m, c) for m in months for c in cats}, "one row per month x category"
+    zero_months = year_boundaries = 0
+    for month, cat, cur, prev, mom, ly, yoy, mom_pct, yoy_pct in rows:
+        want = spend.get((month, cat), Decimal(0))
+        assert cur == want, (month, cat)
+        zero_months += want == 0
+        if month == first:
+            assert prev is None and mom is None
+        else:
+            want_prev = spend.get((add_months(month, -1), cat), Decimal(0))
+            assert (prev, mom) == (want_prev, want - want_prev)
+            if want_prev:
+                assert mom_pct == (100 * (want - want_prev) / want_prev).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            if month.month == 1 and want_prev:
+                year_boundaries += 1  # January against December of the year before
+        if add_months(month, -12) < first:
+            assert ly is None and yoy is None and yoy_pct is None
+        else:
+            want_ly = spend.get((add_months(month, -12), cat), Decimal(0))
+            assert (ly, yoy) == (want_ly, want - want_ly)
+            if want_ly:
+                assert yoy_pct == (100 * (want - want_ly) / want_ly).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    assert zero_months > 0, "the demo has months without spend in some category"
+    assert year_boundaries > 0, "a January is compared with the December before"
+
+
+def test_category_month_is_category_monthly_for_one_month(conn):
+    refresh(conn)
+    months = [r[0] for r in conn.execute("select distinct month from analytics_private.spend_monthly").fetchall()]
+    assert len(months) > 12
+    for m in months:
+        a = as_role(conn, "md", "select * from analytics.category_monthly where month = %s order by category_id", (m,))
+        b = as_role(conn, "md", "select * from analytics.category_month(%s) order by category_id", (m,))
+        assert a == b and a, m
+
+
+def test_currency_conversion_uses_the_orders_fx_rate(conn):
+    """Two samples ordered in January 2019 (no other spend then): 2 x 123.45 EUR at 0.85 and
+    1 x 99.99 USD at 0.79 are £209.87 (half up from 209.865) and £78.99 (78.9921)."""
+    ids = {}
+    for cur, unit, qty, rate in (("EUR", "123.45", 2, "0.85"), ("USD", "99.99", 1, "0.79")):
+        sid = conn.execute("""
+            insert into app.samples (title, category_id, season_id, team_id, requested_by, supplier_id, state)
+            select 'FX test', (select min(id) from app.categories), (select min(id) from app.seasons),
+                   s.team_id, s.id, (select min(id) from app.suppliers), 'ordered'
+              from app.staff s where s.email = 'buyer@example.com' returning id""").fetchone()[0]
+        conn.execute("""insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp)
+                        select id, team_id, %s, %s, %s, %s from app.samples where id = %s""", (unit, qty, cur, rate, sid))
+        conn.execute("""insert into app.sample_events (sample_id, action, from_state, to_state, actor_role, at)
+                        values (%s, 'order', 'requested', 'ordered', 'buyer', '2019-01-15 23:30+00')""", (sid,))
+        ids[cur] = sid
+    refresh(conn)
+    got = as_role(conn, "finance", "select sum(spend_gbp), sum(committed_gbp), sum(samples), sum(ordered) "
+                                   "from analytics.spend where month = '2019-01-01'", fetch="one")
+    assert got == (Decimal("288.86"), Decimal("288.86"), 2, 2)
+    # and the month with no spend before it reads zero, not missing
+    dec = as_role(conn, "finance", "select sum(spend_gbp) from analytics.category_monthly where month = '2019-02-01'",
+                  fetch="one")
+    assert dec == (Decimal(0),)
+
+
+def test_supplier_over_index_matches_shares_computed_here(conn):
+    refresh(conn)
+    facts = expected_facts(conn)
+    month = max(m for m, *_ in facts)
+    ly = add_months(month, -12)
+    spend = defaultdict(Decimal)
+    for (m, _, _, _, cat, sup), v in facts.items():
+        if m in (month, ly):
+            spend[(m, cat, sup)] += v[1]
+    cat_total = defaultdict(Decimal)
+    for (m, cat, _), v in spend.items():
+        cat_total[(m, cat)] += v
+    rows = as_role(conn, "md", "select category_id, supplier_id, spend_gbp, share_pct, last_year_share_pct, over_indexed "
+                               "from analytics.supplier_over_index(%s)", (month,))
+    assert rows
+    flagged = 0
+    for cat, sup, s, share_pct, ly_pct, over in rows:
+        share = spend[(month, cat, sup)] / cat_total[(month, cat)]
+        assert s == spend[(month, cat, sup)]
+        assert share_pct == (100 * share).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        had_category = cat_total.get((ly, cat), 0) > 0
+        ly_share = spend.get((ly, cat, sup), 0) / cat_total[(ly, cat)] if had_category else None
+        want_over = share >= Decimal("0.05") and had_category and (not ly_share or share >= Decimal("1.2") * ly_share)
+        assert over == want_over, (cat, sup)
+        flagged += over
+    assert flagged > 0
+
+
+def test_budget_vs_actual_and_running_hot_match(conn):
+    refresh(conn)
+    facts = expected_facts(conn)
+    actual = defaultdict(Decimal)
+    buyer = defaultdict(Decimal)
+    for (_, season, team, b, cat, _), v in facts.items():
+        actual[(team, season, cat)] += v[1]
+        buyer[(season, b)] += v[1]
+    budgets = {(t, s, c): a for t, s, c, a in conn.execute(
+        "select team_id, season_id, category_id, amount_gbp from app.budgets").fetchall()}
+    rows = as_role(conn, "finance", "select team_id, season_id, category_id, budget_gbp, actual_gbp, over_budget "
+                                    "from analytics.budget_vs_actual")
+    assert {(t, s, c) for t, s, c, *_ in rows} == set(actual) | set(budgets)
+    over = 0
+    for t, s, c, b, a, flag in rows:
+        assert b == budgets.get((t, s, c)) and a == actual.get((t, s, c), 0)
+        assert flag == (a > (b or 0))
+        over += flag
+    assert 0 < over < len(rows), "some categories are over budget, some are not"
+    hot = as_role(conn, "finance", "select season_id, buyer_id, spend_gbp from analytics.buyers_running_hot")
+    assert {(s, b): v for s, b, v in hot} == dict(buyer)
+
+
+def test_outcomes_and_scorecard_match(conn):
+    refresh(conn)
+    rows = conn.execute("""
+        select s.supplier_id, s.received_on, s.expected_on, s.qc_rejected, s.state::text,
+               (s.created_at at time zone 'Europe/London')::date
+          from app.samples s join app.sample_costs k on k.sample_id = s.id
+         where s.state <> 'requested' and s.supplier_id is not null""").fetchall()
+    want = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for sup, rec, exp, rej, state, created in rows:
+        w = want[sup]
+        w[0] += 1
+        w[1] += (rec - created).days if rec else 0
+        w[2] += bool(rec and exp and rec > exp)
+        w[3] += bool(rej)
+        w[4] += state == "returned"
+    got = as_role(conn, "md", "select supplier_id, sum(samples), sum(lead_days_sum), sum(late_deliveries), "
+                              "sum(qc_rejected), sum(returned) from analytics.supplier_scorecard group by 1")
+    assert {r[0]: list(r[1:]) for r in got} == dict(want)
+
+
+# ---------------------------------------------------------------- scoping: every role x every object
+# each object, and the figure that must equal the owner's computation for the caller's scope
+OBJECTS = {
+    "analytics.spend": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend",
+    "analytics.spend_monthly": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_monthly",
+    "analytics.buyer_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.buyer_season",
+    "analytics.category_month()": "select null, coalesce(sum(spend_gbp), 0) from analytics.category_month(%(month)s)",
+    "analytics.category_monthly": "select null, coalesce(sum(spend_gbp), 0) from analytics.category_monthly",
+    "analytics.season_spend": "select null, coalesce(sum(spend_gbp), 0) from analytics.season_spend",
+    "analytics.budget_vs_actual": "select null, coalesce(sum(actual_gbp), 0) from analytics.budget_vs_actual",
+    "analytics.buyers_running_hot": "select null, coalesce(sum(spend_gbp), 0) from analytics.buyers_running_hot",
+    "analytics.supplier_over_index()": "select null, coalesce(sum(spend_gbp), 0) from analytics.supplier_over_index(%(month)s)",
+    "analytics.supplier_scorecard": "select count(*), coalesce(sum(samples), 0) from analytics.supplier_scorecard",
+    "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics.state_days",
+    "analytics.data_as_of": "select count(*), 0 from analytics.data_as_of",
+}
+# the owner's figure for a scope (team None: every team), from the materialised views and the
+# independent computation above
+OWNER = {
+    "analytics.spend": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_facts where {t}",
+    "analytics.spend_monthly": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_monthly where {t}",
+    "analytics.buyer_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_buyer_season where {t}",
+    "analytics.supplier_scorecard": "select count(*), coalesce(sum(samples), 0) from analytics_private.supplier_scorecard where {t}",
+    "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics_private.state_days where {t}",
+}
+CASES = [(o, r) for o in OBJECTS for r in ROLES]
+
+
+def expectation(role):
+    return "all" if role in ALL else "team" if role in TEAM else "denied"
+
+
+@pytest.mark.parametrize("obj,role", CASES, ids=[f"{o}-{r}" for o, r in CASES])
+def test_scope_of_every_analytics_object_for_every_role(conn, obj, role):
+    refresh(conn)
+    month = conn.execute("select max(month) from analytics_private.spend_facts").fetchone()[0]
+    got = as_role(conn, role, OBJECTS[obj], {"month": month}, fetch="one")
+    scope = expectation(role)
+    if scope == "denied":
+        assert got == "42501", f"{role} must not read {obj}"
+        # positive control: the figures exist
+        assert conn.execute("select count(*) from analytics_private.spend_facts").fetchone()[0] > 0
+        return
+    team = persona(conn, role)["team_id"] if scope == "team" else None
+    if obj == "analytics.data_as_of":
+        assert got[0] == 1
+        return
+    if obj in OWNER:
+        t = "true" if team is None else f"team_id = {int(team)}"
+        want = conn.execute(OWNER[obj].format(t=t)).fetchone()
+        assert tuple(got) == tuple(want)
+        everything = conn.execute(OWNER[obj].format(t="true")).fetchone()
+    else:
+        facts = expected_facts(conn, team)
+        if obj in ("analytics.supplier_over_index()", "analytics.category_month()"):
+            facts = {k: v for k, v in facts.items() if k[0] == month}
+        want = sum((v[1] for v in facts.values()), Decimal(0))
+        assert got[1] == want
+        everything = (None, sum((v[1] for k, v in expected_facts(conn).items()
+                                 if obj not in ("analytics.supplier_over_index()", "analytics.category_month()")
+                                 or k[0] == month), Decimal(0)))
+    assert got[1] > 0, "positive control: the role sees some figures"
+    if scope == "team":
+        assert got[1] < everything[1], "positive control: other teams' figures exist and are hidden"
+    else:
+        assert got[1] == everything[1]
+
+
+def test_a_deactivated_analyst_login_reads_no_analytics(conn):
+    conn.execute("insert into app.staff (email, full_name, role) values ('ana.test@example.com', 'Ana Test', 'finance')")
+    conn.execute("select app_private.grant_personal_login('ana.test@example.com', 'test_ana_analytics')")
+    refresh(conn)
+    conn.execute("set local session authorization test_ana_analytics")
+    assert conn.execute("select count(*) from analytics.spend").fetchone()[0] > 0
+    conn.execute("set local session authorization default")
+    conn.execute("update app.staff set active = false where email = 'ana.test@example.com'")
+    conn.execute("set local session authorization test_ana_analytics")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select count(*) from analytics.spend")
+
+
+def test_a_login_that_is_nobody_reads_no_figures(conn):
+    """Membership of finance without a staff row (a DBA's mistake): the scope needs a person."""
+    conn.execute("create role test_stray_analytics login")
+    conn.execute("grant finance to test_stray_analytics")
+    refresh(conn)
+    conn.execute("set local session authorization test_stray_analytics")
+    assert conn.execute("select count(*) from analytics.spend").fetchone()[0] == 0
+    assert conn.execute("select count(*) from analytics.data_as_of").fetchone()[0] == 0
+    conn.execute("set local session authorization default")
+    assert conn.execute("select count(*) from analytics_private.spend_facts").fetchone()[0] > 0
+
+
+def test_nobody_reads_the_materialised_views_directly(conn):
+    for role in ROLES:
+        assert as_role(conn, role, "select count(*) from analytics_private.spend_facts", fetch="one") == "42501"
+    granted = conn.execute("""select count(*) from pg_namespace n, aclexplode(n.nspacl) a join pg_roles r on r.oid = a.grantee
+                               where n.nspname = 'analytics_private' and r.rolname = any(%s)""", (ROLES,)).fetchone()[0]
+    assert granted == 0
+
+
+def test_a_callers_own_condition_cannot_see_rows_the_scope_drops(conn):
+    """security_barrier: a non-leakproof condition of the buyer's runs after the scope."""
+    refresh(conn)
+    team = persona(conn, "buyer")["team_id"]
+    got = as_role(conn, "buyer", "select count(*) from analytics.spend where spend_gbp::text <> 'x' "
+                                 "and team_id <> %s", (team,), fetch="one")
+    assert got == (0,)
+    assert conn.execute("select count(*) from analytics_private.spend_facts where team_id <> %s", (team,)).fetchone()[0] > 0
+
+
+# ---------------------------------------------------------------- budgets
+def test_budgets_who_sets_them_audited_and_stamped(conn):
+    sb = persona(conn, "senior_buyer")
+    other = conn.execute("select min(id) from app.teams where id <> %s", (sb["team_id"],)).fetchone()[0]
+    season = conn.execute("select max(id) from app.seasons").fetchone()[0]
+    cat = conn.execute("select max(id) from app.categories").fetchone()[0]
+    conn.execute("delete from app.budgets where season_id = %s and category_id = %s", (season, cat))
+    ins = ("insert into app.budgets (team_id, season_id, category_id, amount_gbp) values (%s, %s, %s, %s) "
+           "returning updated_by")
+    assert as_role(conn, "senior_buyer", ins, (sb["team_id"], season, cat, 12345), fetch="one") == (sb["id"],)
+    assert as_role(conn, "senior_buyer", ins, (other, season, cat, 1), fetch="one") == "42501"
+    fin = persona(conn, "finance")
+    assert as_role(conn, "finance", ins, (other, season, cat, 500), fetch="one") == (fin["id"],)
+    for role in ROLES:
+        if role not in ("senior_buyer", "finance"):
+            assert as_role(conn, role, ins, (sb["team_id"], season, 1, 1), fetch="one") == "42501", role
+    logged = conn.execute("""select staff_id, new_row ->> 'amount_gbp' from audit.log
+                              where table_name = 'app.budgets' and op = 'INSERT' and staff_id is not null
+                                and (new_row ->> 'season_id')::int = %s and (new_row ->> 'category_id')::int = %s
+                              order by id""", (season, cat)).fetchall()
+    assert logged == [(sb["id"], "12345.00"), (fin["id"], "500.00")]
+
+
+def test_a_negative_budget_is_refused_with_our_sqlstate(conn):
+    row = conn.execute("select b.id from app.budgets b join app.staff s on s.team_id = b.team_id "
+                       "where s.email = 'senior_buyer@example.com' limit 1").fetchone()
+    before = conn.execute("select amount_gbp from app.budgets where id = %s", row).fetchone()
+    with conn.transaction():
+        act_as(conn, persona(conn, "senior_buyer"))
+        with pytest.raises(psycopg.Error) as exc:
+            with conn.transaction():
+                conn.execute("update app.budgets set amount_gbp = -5 where id = %s", row)
+        assert exc.value.sqlstate == "TR042"
+        assert "budget" in exc.value.diag.message_primary and exc.value.diag.message_hint
+        act_as(conn, None)
+    assert conn.execute("select amount_gbp from app.budgets where id = %s", row).fetchone() == before
+
+
+# ---------------------------------------------------------------- refresh
+@pytest.mark.parametrize("role", ROLES)
+def test_only_directors_refresh_now(conn, role):
+    before = conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0]
+    got = as_role(conn, role, "select app.refresh_analytics()", fetch="one")
+    if role in ("ops_director", "md"):
+        assert isinstance(got, tuple)
+        row = conn.execute("select trigger, staff_id, seconds from analytics_private.refreshes "
+                           "order by id desc limit 1").fetchone()
+        assert row[:2] == ("manual", persona(conn, role)["id"])
+        assert set(row[2]) == {"spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard",
+                               "state_days"}
+    else:
+        assert got == "TR040"
+        assert conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0] == before
+
+
+def test_refresh_now_while_one_runs_says_so(conn):
+    with psycopg.connect(db_url(conn)) as other:
+        other.execute("select pg_advisory_lock(hashtext('tracker.analytics.refresh'))")
+        assert as_role(conn, "md", "select app.refresh_analytics()", fetch="one") == "TR041"
+        other.execute("select pg_advisory_unlock(hashtext('tracker.analytics.refresh'))")
+    assert isinstance(as_role(conn, "md", "select app.refresh_analytics()", fetch="one"), tuple)
+
+
+def test_data_as_of_is_the_start_of_the_latest_refresh(conn):
+    refresh(conn)
+    started = conn.execute("select started_at from analytics_private.refreshes order by id desc limit 1").fetchone()[0]
+    assert as_role(conn, "finance", "select as_of from analytics.data_as_of", fetch="one") == (started,)
+
+
+def test_refresh_concurrently_does_not_wait_for_a_reader(fresh_db):
+    """A reader holds a query open (REPEATABLE READ, its snapshot taken): the concurrent
+    refresh commits without waiting; the reader keeps its figures until it ends. Positive
+    control: a plain REFRESH waits for the same reader (lock timeout)."""
+    db = fresh_db
+    db.execute("select app_private.refresh_analytics('manual')")
+    db.commit()
+    url = db_url(db)
+    with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as writer:
+        reader.execute("begin isolation level repeatable read")
+        before = reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone()
+        writer.execute("""update app.sample_costs set unit_cost = unit_cost + 100
+                           where sample_id = (select min(sample_id) from app.sample_costs k
+                                                join app.samples s on s.id = k.sample_id where s.state <> 'requested')""")
+        writer.execute("set lock_timeout = '3s'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            writer.execute("refresh materialized view analytics_private.spend_monthly")
+        writer.execute("select app_private.refresh_analytics('manual')")  # does not wait
+        assert reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone() == before
+        reader.commit()
+        after = reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone()
+        assert after[1] - before[1] == Decimal(100) * writer.execute(
+            "select quantity * fx_rate_to_gbp from app.sample_costs where sample_id = (select min(sample_id) from "
+            "app.sample_costs k join app.samples s on s.id = k.sample_id where s.state <> 'requested')").fetchone()[0]
+
+
+# ---------------------------------------------------------------- pg_cron
+def test_the_pg_cron_job_exists_and_succeeds_when_run():
+    """pg_cron lives in one database (cron.database_name): migrate it, as `make migrate` does,
+    find the nightly job, run its command as the job's user in the job's database, and see
+    the refresh recorded."""
+    from tracker.migrate import migrate
+    admin = config.database_url()
+    with psycopg.connect(config.with_dbname(admin, "postgres")) as c:
+        cron_db = c.execute("select current_setting('cron.database_name')").fetchone()[0]
+    url = config.with_dbname(admin, cron_db)
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        jobs = {r[0]: r[1:] for r in c.execute(
+            "select jobname, schedule, command, database, username, active from cron.job "
+            "where jobname like 'tracker-analytics-%'").fetchall()}
+        assert set(jobs) == {"tracker-analytics-refresh", "tracker-analytics-purge-history"}
+        schedule, command, database, username, active = jobs["tracker-analytics-refresh"]
+        assert (schedule, database, active) == ("30 2 * * *", cron_db, True)
+        assert "app_private.refresh_analytics('cron')" in command
+        before = c.execute("select coalesce(max(id), 0) from analytics_private.refreshes").fetchone()[0]
+    with psycopg.connect(config.with_dbname(_url(cron_db, username), cron_db), autocommit=True) as job:
+        job.execute(command)
+        job.execute(jobs["tracker-analytics-purge-history"][1])
+    with psycopg.connect(url) as c:
+        row = c.execute("select trigger, finished_at is not null from analytics_private.refreshes where id > %s",
+                        (before,)).fetchall()
+        assert row == [("cron", True)]
+
+
+def test_migrating_a_database_without_pg_cron_skips_the_schedule(conn):
+    """Test clones are not the cron database: no pg_cron there, yet everything else works."""
+    assert conn.execute("select current_database() <> current_setting('cron.database_name')").fetchone()[0]
+    assert conn.execute("select count(*) from pg_extension where extname = 'pg_cron'").fetchone()[0] == 0
