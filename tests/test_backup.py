@@ -35,8 +35,10 @@ def schema_dump(url: str) -> str:
     # the per-run lines: the random \restrict key of newer pg_dump versions, and the version comments;
     # a policy's role list is printed in pg_roles' physical order, which a restore may change
     lines = [line for line in out.splitlines() if not re.match(r"^(\\restrict|\\unrestrict|-- Dumped (from|by))", line)]
-    return "\n".join(re.sub(r"(?<= TO )([a-z_]+(?:, [a-z_]+)+)(?= USING| WITH CHECK|;)",
-                             lambda m: ", ".join(sorted(m.group(1).split(", "))), line) for line in lines)
+    # and a view's column re-printed after the round trip may gain its implied alias (x::numeric AS "numeric")
+    return "\n".join(re.sub(r' AS "[^"]+"(?=,|$)', "", re.sub(
+        r"(?<= TO )([a-z_]+(?:, [a-z_]+)+)(?= USING| WITH CHECK|;)",
+        lambda m: ", ".join(sorted(m.group(1).split(", "))), line)) for line in lines)
 
 
 ROLES_SQL = """select r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.rolcanlogin,

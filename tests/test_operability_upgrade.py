@@ -1,5 +1,5 @@
 """Issue 16 (6): an upgrade from the previous release's schema keeps every row and the
-audit chain. The previous release is the commit before the newest migration was added
+audit chain. The previous release is the commit before the newest migration arrived (along first parents)
 (UPGRADE_FROM=<commit> to choose another); its own code (git archive) builds a database with
 its own data generator (UPGRADE_SAMPLES, default 33,000; 1,000,000 by hand for the figures),
 then the current `migrate` runs on it: every table keeps its rows, the chain verifies,
@@ -32,7 +32,9 @@ def previous_release() -> str | None:
         return os.environ["UPGRADE_FROM"]
     newest = sorted((ROOT / "sql" / "schema").glob("V*.sql"))[-1].name
     try:
-        added = git("log", "--diff-filter=A", "--format=%H", "-1", "--", f"sql/schema/{newest}")
+        # along the first parents (the releases of this line, merges included), not inside a feature
+        # branch: its parent may hold a higher-numbered migration but not the lower ones merged later
+        added = git("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1", "--", f"sql/schema/{newest}")
         return git("rev-parse", f"{added}^") if added else None
     except subprocess.CalledProcessError:
         return None

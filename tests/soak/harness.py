@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import psycopg
 from PIL import Image
+from psycopg.types.json import Jsonb
 
 from tests.soak.api import call_sql, describe, entry_points, is_clean
 
@@ -182,6 +183,12 @@ def hostile(argtype: str, name: str, rnd: random.Random, w: World):
         return rnd.choice(["127.0.0.1", "::1"])
     if argtype == "interval":
         return rnd.choice([timedelta(hours=1), timedelta(days=-1)])
+    if argtype == "bigint[]":
+        return rnd.sample(w.samples, min(len(w.samples), rnd.choice([0, 1, 5, 30])))
+    if argtype == "jsonb":
+        return Jsonb(rnd.choice([{}, {"title": "x" * 300}, {"quantity": -1}, [1, 2], "x", {"to_state": "nowhere"}]))
+    if argtype == "timestamp with time zone":
+        return rnd.choice(["infinity", "2026-01-01T00:00:00Z", "0001-01-01T00:00:00Z"])
     return None
 
 
