@@ -1,9 +1,16 @@
 """Flask entry point: `python app.py` serves the tracker (see `make run`)."""
 import os
 
-from tracker.web import create_app
+import sys
 
-app = create_app()
+from tracker.web import create_app
+from tracker.web.health import StartupError
+
+try:
+    app = create_app()
+except StartupError as exc:  # one sentence, no traceback (also logged as a startup_refused line)
+    print(f"tracker: cannot start: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 if __name__ == "__main__":
     from tracker.demo import print_logins

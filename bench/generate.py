@@ -121,7 +121,7 @@ with base as (
          random() as r_state, random() as r_loan, random() as r_misc, random() as r_qc, random() as r_holder,
          -- four years back, denser recently, with peaks around the two buying seasons
          greatest(0, 1460 * power(random(), 1.15) - 25 * sin(2 * pi() * random())) as age_days
-    from generate_series(%(lo)s, %(hi)s) i
+    from generate_series(%(lo)s::int, %(hi)s::int) i
 ), shaped as (
   select b.*, t.id as team_id,
          (select min(id) from app.suppliers) - 1 + supplier_no as supplier_id,

@@ -8,7 +8,7 @@ while nothing has been decompressed. A small file can declare a huge image."""
 import warnings
 from io import BytesIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -57,6 +57,10 @@ def process(data: bytes) -> dict:
             fmt = probe.format
             check_header(probe, data)
             probe.verify()  # structure and checksums, without decoding pixels
+        # WeasyPrint sets Pillow's global LOAD_TRUNCATED_IMAGES = True when it is imported (the first
+        # printed tag): a truncated photo would then decode, padded with grey, and be stored.
+        # Our tags hold no raster image, so decoding stays strict for everyone (tests/test_fuzz_uploads.py).
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         with Image.open(BytesIO(data)) as img:
             check_header(img, data)
             width, height = img.size

@@ -186,6 +186,38 @@ language sql immutable parallel safe
 as $$ select nullif(btrim(p_values ->> p_key), '') $$;
 comment on function app_private.value_text(jsonb, text) is 'A value handed to an action, trimmed, blank as null.';
 
+create or replace function app_private.check_order_amounts(
+  p_what text, p_cost numeric, p_quantity integer, p_rate numeric, p_po text)
+returns void
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- each bound is what the sample_costs columns hold once rounded (numeric(12,2), (14,6), total (14,2));
+  -- NaN and infinities fall outside every range
+  if round(p_cost, 2) not between 0.01 and 9999999999.99 then
+    raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', p_what),
+      detail = 'A unit cost is between 0.01 and 9,999,999,999.99.';
+  end if;
+  if p_quantity <= 0 then
+    raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', p_what);
+  end if;
+  if round(p_rate, 6) not between 0.000001 and 99999999.999999 then
+    raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero', p_what),
+      detail = 'An exchange rate to GBP is between 0.000001 and 99,999,999.999999.';
+  end if;
+  if round(p_cost * coalesce(p_quantity, 1) * p_rate, 2) >= 1000000000000 then
+    raise exception using errcode = 'TR005', message = format('%s: the order''s total is too large', p_what),
+      detail = 'Unit cost times quantity, in GBP, must stay below 1,000,000,000,000.',
+      hint = 'Check the unit cost, the quantity and the exchange rate.';
+  end if;
+  if length(p_po) > 40 then
+    raise exception using errcode = 'TR005', message = format('%s: a PO number can be at most 40 characters', p_what);
+  end if;
+end
+$$;
+comment on function app_private.check_order_amounts(text, numeric, integer, numeric, text) is 'TR005 unless an order''s unit cost, quantity, exchange rate, total and PO number fit their columns (NaN and infinities never do): checked before any write, so no constraint name reaches a person.';
+
 create or replace function app_private.validate_values(p_sample_id bigint, p_action text, p_values jsonb)
 returns void
 language plpgsql stable
@@ -213,15 +245,11 @@ begin
     perform app_private.require_value(v_cost is null, 'a unit cost', v_what);
     perform app_private.require_value(app_private.value_text(p_values, 'currency') is null, 'a currency', v_what);
     perform app_private.require_value(p_values ->> 'expected_on' is null, 'an expected date', v_what);
-    if v_cost <= 0 or v_cost >= 10000000000 then
-      raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what);
-    end if;
-    if coalesce((p_values ->> 'quantity')::integer, 1) <= 0 then
-      raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
-    end if;
-    if round((p_values ->> 'fx_rate')::numeric, 6) <= 0 or (p_values ->> 'fx_rate')::numeric >= 100000000 then
-      raise exception using errcode = 'TR005', message = format('%s: the exchange rate must be above zero (and below 100,000,000)', v_what);
-    end if;
+    perform app_private.check_order_amounts(v_what, v_cost, coalesce((p_values ->> 'quantity')::integer, 1),
+      coalesce((p_values ->> 'fx_rate')::numeric,
+               (select gbp_rate from app.currencies where code = upper(app_private.value_text(p_values, 'currency'))),
+               1),
+      app_private.value_text(p_values, 'po_number'));
     if (p_values ->> 'expected_on')::date < v_today then
       raise exception using errcode = 'TR005',
         message = format('%s: the expected date %s is in the past', v_what, p_values ->> 'expected_on');
@@ -239,8 +267,9 @@ begin
     if length(p_values ->> 'style_code') > 40 then
       raise exception using errcode = 'TR005', message = format('%s: a style code can be at most 40 characters', v_what);
     end if;
-    if v_cost <= 0 or v_cost >= 10000000000 then
-      raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what);
+    if round(v_cost, 2) not between 0.01 and 9999999999.99 then
+      raise exception using errcode = 'TR005', message = format('%s: the unit cost must be above zero', v_what),
+        detail = 'A unit cost is between 0.01 and 9,999,999,999.99.';
     end if;
     if (p_values ->> 'quantity')::integer <= 0 then
       raise exception using errcode = 'TR005', message = format('%s: the quantity must be at least 1', v_what);
@@ -269,6 +298,11 @@ begin
     perform app_private.require_value(p_values ->> 'result' = 'reject'
                                       and app_private.value_text(p_values, 'reason') is null,
                                       'a reason for the rejection', v_what);
+    -- a rejection's reason also becomes a comment (at most 4,000 characters with its prefix)
+    if length(app_private.value_text(p_values, 'reason')) > 2000 then
+      raise exception using errcode = 'TR005', message = format('%s: a reason can be at most 2,000 characters', v_what),
+        hint = 'Put the details in the inspector''s notes.';
+    end if;
   when 'override' then
     perform app_private.require_value(v_to is null, 'a target state', v_what);
     perform app_private.require_value(app_private.value_text(p_values, 'reason') is null, 'a reason', v_what);

@@ -95,6 +95,8 @@ begin
       case when v_new.currency <> v_cost.currency then 'currency' end,
       case when v_new.po_number is distinct from v_cost.po_number then 'po_number' end], null);
     if cardinality(v_cost_fields) > 0 then
+      perform app_private.check_order_amounts(format('correcting sample %s', p_s.id), v_new.unit_cost,
+                                              v_new.quantity, v_new.fx_rate_to_gbp, v_new.po_number);
       update app.sample_costs
          set unit_cost = v_new.unit_cost, quantity = v_new.quantity, currency = v_new.currency,
              fx_rate_to_gbp = v_new.fx_rate_to_gbp, po_number = v_new.po_number, updated_at = app.clock()

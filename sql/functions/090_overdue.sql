@@ -13,10 +13,15 @@ returns table (rule_id integer, rule_code text, responsible_role app.staff_role,
                extended boolean, reason text)
 language sql stable
 as $$
-  select r.id, r.code, r.responsible_role, greatest(b.base_due, x.ext_due), p_day - greatest(b.base_due, x.ext_due),
+  -- infinite dates (extend_due_date asks with p_day = 'infinity') give no day count instead of an error (issue 16 fuzz)
+  select r.id, r.code, r.responsible_role, greatest(b.base_due, x.ext_due),
+         case when isfinite(p_day) and isfinite(greatest(b.base_due, x.ext_due))
+              then p_day - greatest(b.base_due, x.ext_due) end,
          coalesce(x.ext_due > b.base_due, false),
          case r.condition
-           when 'in_state' then format('%s for %s days (%s allowed)', p_state, p_day - p_state_since::date, r.days_allowed)
+           when 'in_state' then format('%s for %s days (%s allowed)', p_state,
+                                       case when isfinite(p_day) and isfinite(p_state_since)
+                                            then p_day - p_state_since::date end, r.days_allowed)
            when 'past_expected' then format('expected %s, not received', to_char(p_expected_on, 'DD Mon YYYY'))
            else format('on loan, due back %s', to_char(p_return_due_on, 'DD Mon YYYY'))
          end || case when x.ext_due > b.base_due then format(', extended to %s', to_char(x.ext_due, 'DD Mon YYYY'))

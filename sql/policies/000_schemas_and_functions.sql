@@ -88,3 +88,8 @@ revoke execute on all functions in schema audit from public;
 grant usage on schema audit to system_admin, ops_director, md;
 grant execute on function audit.verify_chain() to system_admin, ops_director, md;
 -- NOTE: audit.record_change() and audit.forbid_change() are trigger functions; no role executes them directly.
+
+reset role;
+-- readiness (/readyz, tracker/web/health.py): the web app's login may read which migrations
+-- are applied (version numbers and names only; pgmigrate's own table, in public)
+grant select on public.schema_version to authenticator;

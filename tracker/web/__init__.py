@@ -10,6 +10,7 @@ from flask import Flask, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.serving import WSGIRequestHandler
 
 from .. import config
@@ -78,6 +79,14 @@ class QuietRequestHandler(WSGIRequestHandler):
             super().send_header(keyword, value)
 
 
+class BigintConverter(IntegerConverter):
+    """`<int:...>` in every route stops at PostgreSQL's bigint: a larger number is a 404, not a
+    numeric argument that matches no function (found by tests/test_fuzz_web.py)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2 ** 63 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 class TrackerFlask(Flask):
     def run(self, *args, **kwargs):
         kwargs.setdefault("request_handler", QuietRequestHandler)
@@ -105,16 +114,20 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         app.config["APP_DATABASE_URL"] = config.app_database_url()
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_LIFETIME_HOURS"]))
     app.session_interface = SessionInterface()
+    app.url_map.converters["int"] = BigintConverter
     if app.config["TRUSTED_PROXIES"]:
         # behind N reverse proxies: the client address (for sign-in limits) and scheme come from them
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    from . import (admin, alerts, analytics, auth, dashboards, db, duplicates, imports, people, realtime, reference, room,
-                   samples, search, suppliers, watching)
+    from .. import logging as structured
+    from . import (admin, alerts, analytics, auth, dashboards, db, duplicates, health, imports, people, realtime, reference,
+                   room, samples, search, suppliers, watching)
+    structured.init_app(app)  # first: every request gets its id and its log line
+    health.startup_checks(app)
     db.init_app(app)
-    for bp in (auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp, suppliers.bp,
-               duplicates.bp, watching.bp, room.bp, imports.bp, analytics.bp, alerts.bp):
+    for bp in (health.bp, auth.bp, dashboards.bp, samples.bp, search.bp, admin.bp, people.bp, reference.bp,
+               suppliers.bp, duplicates.bp, watching.bp, room.bp, imports.bp, analytics.bp, alerts.bp):
         app.register_blueprint(bp)
     realtime.init_app(app)
     app.add_url_rule("/", endpoint="index", view_func=dashboards.index)

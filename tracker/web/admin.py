@@ -64,7 +64,7 @@ def edit(staff_id=None):
     values = dict(request.form) if request.method == "POST" else {}
     with db.as_user() as conn:
         team_rows = teams(conn)
-        if staff_id and request.method == "GET":
+        if staff_id is not None and request.method == "GET":
             row = conn.execute("select id, full_name, email, role::text as role, team_id, active, "
                                "xmin::text as row_version from app.staff where id = %s", (staff_id,)).fetchone()
             if row is None:
@@ -73,13 +73,19 @@ def edit(staff_id=None):
     if request.method == "POST":
         team = values.get("team_id") or None
         active = values.get("active") == "on"
-        if staff_id and values.get("was_active") == "1" and not active and values.get("confirm") != "deactivate":
+        if staff_id is not None and values.get("was_active") == "1" and not active and values.get("confirm") != "deactivate":
             # deactivating signs the person out everywhere: ask once more, keeping the form as typed
             return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES,
                                    staff_id=staff_id, confirm_deactivate=True)
+        missing = [label for name, label in (("full_name", "the name"), ("email", "the email address"),
+                                             ("role", "the role")) if not (values.get(name) or "").strip()]
+        if missing:
+            flash(f"Fill in {', '.join(missing)}.", "error")
+            return render_template("admin/staff_form.html", values=values, teams=team_rows, roles=ROLES,
+                                   staff_id=staff_id), 422
         try:
             with db.as_user() as conn:
-                if staff_id:
+                if staff_id is not None:
                     # optimistic concurrency: the row must still be the version the form was loaded from
                     n = conn.execute("update app.staff set full_name = %s, email = %s, role = %s, team_id = %s, "
                                      "active = %s where id = %s and xmin::text = %s",

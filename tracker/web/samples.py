@@ -10,6 +10,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    session, url_for)
 
 from .. import images
+from .. import logging as structured_log
 from ..roles import STATES
 from . import alerts, db, realtime
 from .auth import login_required
@@ -90,6 +91,8 @@ ACTIONS = {
 def friendly(exc: psycopg.Error) -> str:
     """A database refusal as a sentence for the person who caused it."""
     code = exc.sqlstate or ""
+    if code.startswith("TR") or code == "42501":
+        structured_log.refusal(exc)
     if code.startswith("TR"):
         msg = exc.diag.message_primary or "That did not work."
         msg = msg[0].upper() + msg[1:]
