@@ -90,6 +90,8 @@ def cloned_web_app(template: str, name: str):
     try:
         yield app
     finally:
+        if "realtime" in app.extensions:  # its relay would keep reconnecting to the dropped database
+            app.extensions["realtime"].stop()
         app.extensions["pool"].close()
         with psycopg.connect(_url("postgres"), autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')

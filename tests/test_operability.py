@@ -76,6 +76,7 @@ def test_readyz_says_503_and_why_when_the_database_is_gone_while_healthz_stays_u
         assert c.get("/healthz").status_code == 200  # the process is up
         r = c.get("/readyz")
         assert r.status_code == 503 and "database" in r.get_json()["problems"]
+        assert "realtime" in r.get_json()["problems"]  # the relay cannot listen either
     finally:
         app.extensions["pool"].close(timeout=1)
 

@@ -95,14 +95,14 @@ class Relay:
         self.stats = {"batches": 0, "group_queries": 0, "messages": 0, "reconnects": 0, "revoked": 0}
 
     # --- lifecycle ---------------------------------------------------------------
-    def start(self):
+    def start(self, wait: float = 30):
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.stopping.clear()
                 self.thread = threading.Thread(target=self._run, name="realtime-relay", daemon=True)
                 self.thread.start()
-        if not self.listening.wait(30):
-            raise RuntimeError("the realtime relay could not LISTEN within 30 s")
+        if not self.listening.wait(wait):
+            raise RuntimeError(f"the realtime relay could not LISTEN within {wait:g} s")
 
     def stop(self):
         self.stopping.set()
@@ -310,6 +310,17 @@ def live(ws):
         r.unsubscribe(sub)
 
 
+def relay_ready():
+    """/readyz: this process's relay is listening (started here if no page has started it yet)."""
+    try:
+        relay().start(wait=5)
+    except RuntimeError:
+        return "the realtime relay is not listening to the database"
+    return None
+
+
 def init_app(app):
+    from . import health
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": HEARTBEAT_SECONDS})
     app.register_blueprint(bp)
+    health.register_check("realtime", relay_ready)
