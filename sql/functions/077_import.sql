@@ -80,27 +80,35 @@ begin
   -- team, category, season, supplier by name
   v_text := btrim(coalesce(p_row ->> 'team', ''));
   select * into v_team from app.teams t where lower(t.code) = lower(v_text) or lower(t.name) = lower(v_text);
-  perform app_private.import_lookup('team', v_text, v_team.id is not null,
-    (select t.code from app.teams t order by similarity(lower(t.code || ' ' || t.name), lower(v_text)) desc limit 1));
+  if not (v_team.id is not null) then  -- the "did you mean" is looked for only when needed
+    perform app_private.import_lookup('team', v_text, v_team.id is not null,
+      (select t.code from app.teams t order by similarity(lower(t.code || ' ' || t.name), lower(v_text)) desc limit 1));
+  end if;
   if v_me.role = 'senior_buyer' and v_team.id <> v_me.team_id then
     raise exception using errcode = 'TR003', message = format('a senior buyer imports only their own team''s samples, not %s''s', v_team.code);
   end if;
   v_text := btrim(coalesce(p_row ->> 'category', ''));
   select c.id into v_cat from app.categories c where lower(c.name) = lower(v_text);
-  perform app_private.import_lookup('category', v_text, v_cat is not null,
-    (select c.name from app.categories c where similarity(lower(c.name), lower(v_text)) > 0.2
-      order by similarity(lower(c.name), lower(v_text)) desc limit 1));
+  if not (v_cat is not null) then  -- the "did you mean" is looked for only when needed
+    perform app_private.import_lookup('category', v_text, v_cat is not null,
+      (select c.name from app.categories c where similarity(lower(c.name), lower(v_text)) > 0.2
+        order by similarity(lower(c.name), lower(v_text)) desc limit 1));
+  end if;
   v_text := btrim(coalesce(p_row ->> 'season', ''));
   select se.id into v_season from app.seasons se where lower(se.code) = lower(replace(v_text, ' ', '')) or lower(se.name) = lower(v_text);
-  perform app_private.import_lookup('season', v_text, v_season is not null,
-    (select se.code from app.seasons se where similarity(lower(se.code || ' ' || se.name), lower(v_text)) > 0.1
-      order by similarity(lower(se.code || ' ' || se.name), lower(v_text)) desc limit 1));
+  if not (v_season is not null) then  -- the "did you mean" is looked for only when needed
+    perform app_private.import_lookup('season', v_text, v_season is not null,
+      (select se.code from app.seasons se where similarity(lower(se.code || ' ' || se.name), lower(v_text)) > 0.1
+        order by similarity(lower(se.code || ' ' || se.name), lower(v_text)) desc limit 1));
+  end if;
   v_text := nullif(btrim(coalesce(p_row ->> 'supplier', '')), '');
   if v_text is not null then
     select su.id into v_supplier from app.suppliers su where lower(su.name) = lower(v_text);
-    perform app_private.import_lookup('supplier', v_text, v_supplier is not null,
-      (select su.name from app.suppliers su where similarity(lower(su.name), lower(v_text)) > 0.3
-        order by similarity(lower(su.name), lower(v_text)) desc limit 1));
+    if not (v_supplier is not null) then  -- the "did you mean" is looked for only when needed
+      perform app_private.import_lookup('supplier', v_text, v_supplier is not null,
+        (select su.name from app.suppliers su where similarity(lower(su.name), lower(v_text)) > 0.3
+          order by similarity(lower(su.name), lower(v_text)) desc limit 1));
+    end if;
   elsif v_state <> 'requested' then
     raise exception using errcode = 'TR004', message = format('a %s sample needs its supplier', v_state);
   end if;
@@ -110,32 +118,40 @@ begin
    where s.role in ('buyer', 'senior_buyer') and s.team_id = v_team.id
      and (v_text is null and s.role = 'senior_buyer' or lower(s.email) = lower(v_text) or lower(s.full_name) = lower(v_text))
    order by s.active desc, s.id limit 1;
-  perform app_private.import_lookup(format('buyer of team %s', v_team.code), coalesce(v_text, '(none given)'),
-    v_requester is not null, null);
+  if not (v_requester is not null) then  -- the "did you mean" is looked for only when needed
+    perform app_private.import_lookup(format('buyer of team %s', v_team.code), coalesce(v_text, '(none given)'),
+      v_requester is not null, null);
+  end if;
   -- the facts the state needs
   v_expected := app_private.import_date(p_row ->> 'expected_on', 'expected date');
   v_received := app_private.import_date(p_row ->> 'received_on', 'received date');
   if v_state in ('received') then
     v_text := btrim(coalesce(p_row ->> 'location', ''));
     select l.id into v_location from app.locations l where lower(l.code) = lower(v_text);
-    perform app_private.import_lookup('location', v_text, v_location is not null,
-      (select l.code from app.locations l order by similarity(lower(l.code), lower(v_text)) desc limit 1));
+    if not (v_location is not null) then  -- the "did you mean" is looked for only when needed
+      perform app_private.import_lookup('location', v_text, v_location is not null,
+        (select l.code from app.locations l order by similarity(lower(l.code), lower(v_text)) desc limit 1));
+    end if;
   end if;
   if v_state in ('with-design', 'with-sales') then
     v_text := btrim(coalesce(p_row ->> 'holder', ''));
     select s.id into v_holder from app.staff s
      where s.active and s.role = any (app_private.holder_roles(v_state))
        and (lower(s.email) = lower(v_text) or lower(s.full_name) = lower(v_text));
-    perform app_private.import_lookup(case when v_state = 'with-design' then 'designer' else 'sales person' end,
-      v_text, v_holder is not null,
-      (select s.full_name from app.staff s where s.active and s.role = any (app_private.holder_roles(v_state))
-        order by similarity(lower(s.full_name), lower(v_text)) desc limit 1));
+    if not (v_holder is not null) then  -- the "did you mean" is looked for only when needed
+      perform app_private.import_lookup(case when v_state = 'with-design' then 'designer' else 'sales person' end,
+        v_text, v_holder is not null,
+        (select s.full_name from app.staff s where s.active and s.role = any (app_private.holder_roles(v_state))
+          order by similarity(lower(s.full_name), lower(v_text)) desc limit 1));
+    end if;
   end if;
   if v_state in ('at-factory', 'cut-for-production') then
     v_text := btrim(coalesce(p_row ->> 'factory', ''));
     select f.id into v_factory from app.factories f where lower(f.name) = lower(v_text);
-    perform app_private.import_lookup('factory', v_text, v_factory is not null,
-      (select f.name from app.factories f order by similarity(lower(f.name), lower(v_text)) desc limit 1));
+    if not (v_factory is not null) then  -- the "did you mean" is looked for only when needed
+      perform app_private.import_lookup('factory', v_text, v_factory is not null,
+        (select f.name from app.factories f order by similarity(lower(f.name), lower(v_text)) desc limit 1));
+    end if;
   end if;
   if v_state not in ('requested', 'ordered') and v_received is null then
     v_received := v_now::date;  -- in the building or past it: received at the latest today
