@@ -30,12 +30,18 @@ def git(*args) -> str:
 def previous_release() -> str | None:
     if os.environ.get("UPGRADE_FROM"):
         return os.environ["UPGRADE_FROM"]
-    newest = sorted((ROOT / "sql" / "schema").glob("V*.sql"))[-1].name
+    current = {p.name for p in (ROOT / "sql" / "schema").glob("V*.sql")}
+    version = lambda name: int(name[1:5])  # noqa: E731
     try:
-        # along the first parents (the releases of this line, merges included), not inside a feature
-        # branch: its parent may hold a higher-numbered migration but not the lower ones merged later
-        added = git("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1", "--", f"sql/schema/{newest}")
-        return git("rev-parse", f"{added}^") if added else None
+        # the newest earlier state of this line (first parents, merges included) whose migrations are a
+        # prefix of today's: pgmigrate never applies a version below one a database has, so a state holding
+        # V0013 but not V0008 (numbered in parallel, merged later) is no release anyone could upgrade from
+        for rev in git("log", "--first-parent", "--format=%H", "--", "sql/schema").splitlines():
+            names = {n.rsplit("/", 1)[-1] for n in git("ls-tree", "--name-only", rev, "sql/schema/").splitlines()
+                     if n.rsplit("/", 1)[-1].startswith("V")}
+            if names and names < current and all(n in names for n in current if version(n) <= max(map(version, names))):
+                return rev
+        return None
     except subprocess.CalledProcessError:
         return None
 
