@@ -97,6 +97,20 @@ def cloned_web_app(template: str, name: str):
             admin.execute(f'drop database if exists "{name}" with (force)')
 
 
+def signed_in_client(app, who: str):
+    """A Flask test client signed in as a demo person (a role's login, or an e-mail), with
+    its CSRF token at .csrf."""
+    import re
+    from tracker.demo import demo_password
+    c = app.test_client()
+    email = who if "@" in who else f"{who}@example.com"
+    t = re.search(r'name="csrf" value="([^"]+)"', c.get("/auth/login").get_data(as_text=True)).group(1)
+    r = c.post("/auth/login", data={"email": email, "password": demo_password(), "csrf": t})
+    assert r.status_code == 302, f"{email} could not sign in"
+    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
+    return c
+
+
 def db_url(conn: psycopg.Connection, user: str | None = None) -> str:
     return _url(conn.info.dbname, user)
 

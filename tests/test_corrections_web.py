@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from conftest import _url, cloned_web_app
-from tracker.demo import demo_password
+from conftest import signed_in_client, _url, cloned_web_app
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +27,7 @@ def one(db, sql, *params):
     return row[0]
 
 
-def client_for(app, who):
-    c = app.test_client()
-    email = who if "@" in who else f"{who}@example.com"
-    t = re.search(r'name="csrf" value="([^"]+)"', c.get("/auth/login").get_data(as_text=True)).group(1)
-    r = c.post("/auth/login", data={"email": email, "password": demo_password(), "csrf": t})
-    assert r.status_code == 302, email
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
-    return c
+client_for = signed_in_client
 
 
 def text(r):

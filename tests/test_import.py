@@ -10,9 +10,8 @@ import openpyxl
 import psycopg
 import pytest
 
-from conftest import _url, cloned_web_app
+from conftest import signed_in_client, _url, cloned_web_app
 from tracker import imports
-from tracker.demo import demo_password
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +26,7 @@ def db(app):
         yield c
 
 
-def client_for(app, who):
-    c = app.test_client()
-    t = re.search(r'name="csrf" value="([^"]+)"', c.get("/auth/login").get_data(as_text=True)).group(1)
-    assert c.post("/auth/login", data={"email": f"{who}@example.com", "password": demo_password(),
-                                       "csrf": t}).status_code == 302
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
-    return c
+client_for = signed_in_client
 
 
 def messy_workbook(db) -> bytes:

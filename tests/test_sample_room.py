@@ -7,9 +7,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from conftest import _url, act_as, cloned_web_app, db_url
+from conftest import signed_in_client, _url, act_as, cloned_web_app, db_url
 from helpers import Lifecycle
-from tracker.demo import demo_password
 
 
 @pytest.fixture
@@ -147,13 +146,7 @@ def db(app):
         yield c
 
 
-def client_for(app, who):
-    c = app.test_client()
-    t = re.search(r'name="csrf" value="([^"]+)"', c.get("/auth/login").get_data(as_text=True)).group(1)
-    assert c.post("/auth/login", data={"email": f"{who}@example.com", "password": demo_password(),
-                                       "csrf": t}).status_code == 302
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
-    return c
+client_for = signed_in_client
 
 
 def test_scan_page_receives_a_box_and_keeps_the_refused_in_the_basket(app, db):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _url, cloned_web_app
-from tracker.demo import demo_password
+from conftest import signed_in_client, _url, cloned_web_app
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +33,7 @@ def one(db, sql, *params):
     return row[0]
 
 
-def client_for(app, role):
-    c = app.test_client()
-    email = role if "@" in role else f"{role}@example.com"
-    t = re.search(r'name="csrf" value="([^"]+)"', c.get("/auth/login").get_data(as_text=True)).group(1)
-    r = c.post("/auth/login", data={"email": email, "password": demo_password(), "csrf": t})
-    assert r.status_code == 302
-    c.csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").get_data(as_text=True)).group(1)
-    return c
+client_for = signed_in_client
 
 
 def text_of(r):
