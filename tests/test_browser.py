@@ -36,6 +36,8 @@ def server(template):
     thread.start()
     yield f"http://127.0.0.1:{srv.server_port}", name
     srv.shutdown()
+    if "realtime" in app.extensions:  # its relay would keep reconnecting to the dropped database
+        app.extensions["realtime"].stop()
     app.extensions["pool"].close()
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
