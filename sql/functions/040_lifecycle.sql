@@ -470,14 +470,7 @@ begin
         message = format('ordering sample %s: unknown currency "%s"', p_s.id, p_values ->> 'currency'),
         hint = 'Use a three-letter ISO code such as GBP, EUR or USD.';
     end if;
-    -- a unit cost that rounds to zero pence, or a total beyond the column's range: TR005, never a raw 22003/23514
-    if round((p_values ->> 'unit_cost')::numeric, 2) <= 0
-       or round((p_values ->> 'unit_cost')::numeric, 2) * coalesce((p_values ->> 'quantity')::int, 1)
-          * coalesce((p_values ->> 'fx_rate')::numeric, v_rate) >= 1000000000000 then
-      raise exception using errcode = 'TR005',
-        message = format('ordering sample %s: the unit cost must be at least 0.01 and the order''s total below 1,000,000,000,000 GBP', p_s.id),
-        hint = 'Check the unit cost, the quantity and the currency.';
-    end if;
+    -- the amounts were checked against the columns' ranges by check_order_amounts (validate_values)
     insert into app.sample_costs (sample_id, team_id, unit_cost, quantity, currency, fx_rate_to_gbp, po_number, updated_at)
     values (p_s.id, p_s.team_id, (p_values ->> 'unit_cost')::numeric, coalesce((p_values ->> 'quantity')::int, 1),
             upper(app_private.value_text(p_values, 'currency')), coalesce((p_values ->> 'fx_rate')::numeric, v_rate),

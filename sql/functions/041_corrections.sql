@@ -81,20 +81,13 @@ begin
     if p_values ? 'po_number' then
       v_new.po_number := app_private.value_text(p_values, 'po_number');
     end if;
-    -- what the cost row will hold: a unit cost that rounds to zero pence, or a total beyond
-    -- the column's range, is the person's mistake (TR005), never a raw 22003/23514
-    if round(v_new.unit_cost, 2) <= 0
-       or round(v_new.unit_cost, 2) * v_new.quantity * v_new.fx_rate_to_gbp >= 1000000000000 then
-      raise exception using errcode = 'TR005',
-        message = format('correcting sample %s: the unit cost must be at least 0.01 and the order''s total below 1,000,000,000,000 GBP', p_s.id),
-        hint = 'Check the unit cost, the quantity and the currency.';
-    end if;
     v_cost_fields := array_remove(array[
       case when v_new.unit_cost <> v_cost.unit_cost then 'unit_cost' end,
       case when v_new.quantity <> v_cost.quantity then 'quantity' end,
       case when v_new.currency <> v_cost.currency then 'currency' end,
       case when v_new.po_number is distinct from v_cost.po_number then 'po_number' end], null);
     if cardinality(v_cost_fields) > 0 then
+      -- what the cost row will hold, against the columns' ranges (TR005, never a raw 22003/23514)
       perform app_private.check_order_amounts(format('correcting sample %s', p_s.id), v_new.unit_cost,
                                               v_new.quantity, v_new.fx_rate_to_gbp, v_new.po_number);
       update app.sample_costs
