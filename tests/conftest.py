@@ -97,6 +97,13 @@ def cloned_web_app(template: str, name: str):
             admin.execute(f'drop database if exists "{name}" with (force)')
 
 
+@pytest.fixture(scope="module")
+def db(app):
+    """An autocommit admin connection to the database of the module's `app` fixture."""
+    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
+        yield c
+
+
 def signed_in_client(app, who: str):
     """A Flask test client signed in as a demo person (a role's login, or an e-mail), with
     its CSRF token at .csrf."""

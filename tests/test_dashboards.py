@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import _url, act_as, cloned_web_app
+from conftest import act_as, cloned_web_app
 from tracker.demo import demo_password
 from tracker.roles import ROLES
 from tracker.web.dashboards import presets_for
@@ -49,12 +49,6 @@ def app(template):
     with cloned_web_app(template, "tracker_test_dashboards") as app:
         yield app
 
-
-@pytest.fixture(scope="module")
-def db(app):
-    import psycopg
-    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
-        yield c
 
 
 _clients = {}

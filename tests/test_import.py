@@ -7,10 +7,9 @@ import re
 from datetime import date
 
 import openpyxl
-import psycopg
 import pytest
 
-from conftest import signed_in_client, _url, cloned_web_app
+from conftest import signed_in_client, cloned_web_app
 from tracker import imports
 
 
@@ -19,11 +18,6 @@ def app(template):
     with cloned_web_app(template, "tracker_test_import") as app:
         yield app
 
-
-@pytest.fixture(scope="module")
-def db(app):
-    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
-        yield c
 
 
 client_for = signed_in_client

@@ -140,11 +140,6 @@ def app(template):
         yield app
 
 
-@pytest.fixture(scope="module")
-def db(app):
-    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
-        yield c
-
 
 client_for = signed_in_client
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import signed_in_client, _url, cloned_web_app
+from conftest import signed_in_client, cloned_web_app
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,6 @@ def app(template):
     with cloned_web_app(template, "tracker_test_ui") as app:
         yield app
 
-
-@pytest.fixture(scope="module")
-def db(app):
-    import psycopg
-    with psycopg.connect(_url(app.dbname), autocommit=True) as c:
-        yield c
 
 
 def one(db, sql, *params):
