@@ -6,9 +6,15 @@
 do $$
 declare
   r record;
-  grantees text := 'public, buyer, senior_buyer, designer, sales_lead, sales_executive, qc, '
-                   'factory_liaison, logistics, finance, ops_director, md, system_admin, authenticator';
+  grantees text;
 begin
+  -- public, authenticator, the staff group and every member of it (the twelve roles)
+  select string_agg(quote_ident(rolname), ', ') into grantees
+    from (select 'public' as rolname
+          union all
+          select rolname from pg_roles where rolname in ('authenticator', 'staff')
+          union all
+          select m.member::regrole::text from pg_auth_members m where m.roleid = 'staff'::regrole) g;
   for r in select schemaname, tablename, policyname from pg_policies
             where schemaname in ('app', 'app_private', 'audit', 'analytics')
   loop

@@ -10,13 +10,11 @@ revoke execute on all functions in schema app, app_private from public;
 ------------------------------------------------------------------------------
 -- every staff role (the web app after SET ROLE, and personal logins)
 ------------------------------------------------------------------------------
-grant usage on schema app to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant usage on schema app to staff;
 -- who am I, and what time is it
 grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock(),
     app.current_staff_email()
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin;
+  to staff;
 -- the lifecycle entry points: each finds the caller from the session and checks
 -- role, scope and state against app.transition_rules itself, so every role may call
 -- them and gets the rule's own sentence when it may not act
@@ -50,8 +48,7 @@ grant execute on function
     app.supplier_recent_rejects(integer, integer),
     -- the sample room: many samples at once (each checked like a single action)
     app.bulk_act(text, bigint[], jsonb, boolean, text)
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin;
+  to staff;
 -- likely duplicate pairs, their dismissal, and supplier holds: senior buyers and directors
 grant execute on function app.duplicate_pairs(integer, integer), app.dismiss_duplicate(bigint, bigint, text),
     app.hold_supplier(integer, text), app.lift_supplier_hold(integer, text)
@@ -69,8 +66,7 @@ grant execute on function app.import_sample(text, jsonb) to logistics, senior_bu
 
 -- spend analytics (issue 13): "refresh now"; it lets only directors refresh (TR040)
 grant execute on function app.refresh_analytics()
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin;
+  to staff;
 
 ------------------------------------------------------------------------------
 -- authenticator: schema usage and who-am-I; its sign-in, session and invitation

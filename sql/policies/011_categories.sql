@@ -4,15 +4,13 @@ alter table app.categories enable row level security;
 alter table app.categories force row level security;
 
 create policy all_staff_identified on app.categories as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.categories is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
 create policy select_everyone on app.categories for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using (true);
 comment on policy select_everyone on app.categories is 'Every staff role sees every category.';
 create policy insert_system_admin on app.categories for insert to system_admin with check (true);
@@ -21,6 +19,5 @@ create policy update_system_admin on app.categories for update to system_admin u
 comment on policy update_system_admin on app.categories is 'The system admin renames categories.';
 -- NOTE: delete is not granted because spend analysis refers to categories forever.
 
-grant select on app.categories to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.categories to staff;
 grant insert (name, department), update (name, department) on app.categories to system_admin;

@@ -4,22 +4,19 @@ alter table app.transition_rules enable row level security;
 alter table app.transition_rules force row level security;
 
 create policy all_staff_identified on app.transition_rules as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.transition_rules is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
 create policy select_everyone on app.transition_rules for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using (true);
 comment on policy select_everyone on app.transition_rules is 'Every staff role can read who may do what in the lifecycle.';
 -- NOTE: insert/update/delete are not granted: the rules change only through sql/functions/030_transition_rules.sql
 --       (app_private.lifecycle_rules()), synced below on every migrate.
 
-grant select on app.transition_rules to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.transition_rules to staff;
 
 -- the rows: the wanted rules from app_private.lifecycle_rules(); a row whose values did
 -- not change is not rewritten, so migrating twice audits nothing

@@ -5,15 +5,13 @@ alter table app.staff enable row level security;
 alter table app.staff force row level security;
 
 create policy all_staff_identified on app.staff as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.staff is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
 create policy select_everyone on app.staff for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using (true);
 comment on policy select_everyone on app.staff is 'Every staff role sees colleagues (name, role, team; the e-mail only for those who administer staff, by column grant), so holders and requesters can be named.';
 create policy insert_admins on app.staff for insert to system_admin, ops_director, md with check (true);

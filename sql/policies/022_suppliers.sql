@@ -4,15 +4,13 @@ alter table app.suppliers enable row level security;
 alter table app.suppliers force row level security;
 
 create policy all_staff_identified on app.suppliers as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.suppliers is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
 create policy select_everyone on app.suppliers for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using (true);
 comment on policy select_everyone on app.suppliers is 'Every staff role sees supplier names and countries (contacts are separate and sensitive).';
 create policy insert_buyers_admin on app.suppliers for insert to buyer, senior_buyer, system_admin with check (true);
@@ -22,7 +20,6 @@ create policy update_senior_buyer_admin on app.suppliers for update to senior_bu
 comment on policy update_senior_buyer_admin on app.suppliers is 'Senior buyers and the system admin rename or deactivate suppliers.';
 -- NOTE: delete is not granted: a supplier's quality record must survive.
 
-grant select on app.suppliers to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.suppliers to staff;
 grant insert (name, country) on app.suppliers to buyer, senior_buyer, system_admin;
 grant update (name, country, active) on app.suppliers to senior_buyer, system_admin;

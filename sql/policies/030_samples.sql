@@ -6,8 +6,7 @@ alter table app.samples enable row level security;
 alter table app.samples force row level security;
 
 create policy all_staff_identified on app.samples as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.samples is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
@@ -22,9 +21,9 @@ create policy select_design_sales_ordered_onward on app.samples for select
   using (state <> 'requested');
 comment on policy select_design_sales_ordered_onward on app.samples is 'Designers and sales see samples once ordered (what is coming to them, what they hold, what happened to it).';
 
-create policy select_qc_received on app.samples for select to qc
+create policy select_qc_received_onward on app.samples for select to qc
   using (received_on is not null);
-comment on policy select_qc_received on app.samples is 'QC sees samples that have been received, from receipt onward.';
+comment on policy select_qc_received_onward on app.samples is 'QC sees samples that have been received, from receipt onward.';
 
 create policy select_factory_liaison_factory_bound on app.samples for select to factory_liaison
   using (factory_id is not null or state in ('received', 'with-design', 'with-sales'));
@@ -35,22 +34,21 @@ create policy select_all_rows on app.samples for select
   using (true);
 comment on policy select_all_rows on app.samples is 'Logistics, finance, directors and the system admin see every sample (costs are a separate table).';
 
-create policy update_buyer_own_team_details on app.samples for update to buyer, senior_buyer
+create policy update_buyer_own_team_before_receipt on app.samples for update to buyer, senior_buyer
   using (team_id = (select app.current_team_id())
          and state in ('requested', 'ordered'))
   with check (team_id = (select app.current_team_id()));
-comment on policy update_buyer_own_team_details on app.samples is 'Buyers and senior buyers correct title, style, category and season of their own team''s samples until received.';
+comment on policy update_buyer_own_team_before_receipt on app.samples is 'Buyers and senior buyers correct title, style, category and season of their own team''s samples until received.';
 
-create policy update_logistics_location on app.samples for update to logistics
+create policy update_logistics_in_building on app.samples for update to logistics
   using (state in ('received', 'with-design', 'with-sales'))
   with check (true);
-comment on policy update_logistics_location on app.samples is 'Logistics moves samples that are in the building between locations.';
+comment on policy update_logistics_in_building on app.samples is 'Logistics moves samples that are in the building between locations.';
 -- NOTE: insert is not granted: samples are created only by app.request_sample().
 -- NOTE: delete is not granted: a sample's history is kept forever.
 -- NOTE: state, holder, factory, dates and flags are not granted for update to anyone;
 --       the lifecycle functions change them and write the event.
 
-grant select on app.samples to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
-  logistics, finance, ops_director, md, system_admin;
+grant select on app.samples to staff;
 grant update (title, style_code, category_id, season_id) on app.samples to buyer, senior_buyer;
 grant update (location_id) on app.samples to logistics;

@@ -4,15 +4,14 @@ alter table app.sample_costs enable row level security;
 alter table app.sample_costs force row level security;
 
 create policy all_staff_identified on app.sample_costs as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.sample_costs is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
-create policy select_buyer_own_team_costs on app.sample_costs for select to buyer, senior_buyer
+create policy select_buyer_own_team on app.sample_costs for select to buyer, senior_buyer
   using (team_id = (select app.current_team_id()));
-comment on policy select_buyer_own_team_costs on app.sample_costs is 'Buyers and senior buyers see the costs of their own team''s samples only.';
+comment on policy select_buyer_own_team on app.sample_costs is 'Buyers and senior buyers see the costs of their own team''s samples only.';
 
 create policy select_finance_sales_lead_directors on app.sample_costs for select
   to finance, sales_lead, ops_director, md
@@ -28,6 +27,5 @@ comment on policy update_finance_po on app.sample_costs is 'Finance records PO n
 -- SELECT is granted to every role so that views joining this table work for everyone;
 -- RLS has no policy for the roles above that must not see it, so they get no rows
 -- (a hidden field reads as NULL), never an error that reveals the row exists.
-grant select on app.sample_costs to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison,
-  logistics, finance, ops_director, md, system_admin;
+grant select on app.sample_costs to staff;
 grant update (po_number, payment_terms) on app.sample_costs to finance;

@@ -4,19 +4,16 @@ alter table app.sample_events enable row level security;
 alter table app.sample_events force row level security;
 
 create policy all_staff_identified on app.sample_events as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.sample_events is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
-create policy select_with_sample on app.sample_events for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+create policy select_everyone_visible_sample on app.sample_events for select
+  to staff
   using (exists (select 1 from app.samples s where s.id = sample_id));
-comment on policy select_with_sample on app.sample_events is 'Anyone who can see a sample sees its whole timeline (events never carry costs or QC notes).';
+comment on policy select_everyone_visible_sample on app.sample_events is 'Anyone who can see a sample sees its whole timeline (events never carry costs or QC notes).';
 -- NOTE: insert/update/delete are not granted: events are written by the lifecycle
 -- functions only, and a trigger refuses update/delete/truncate even to the owner.
 
-grant select on app.sample_events to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.sample_events to staff;

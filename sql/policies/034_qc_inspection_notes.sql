@@ -4,8 +4,7 @@ alter table app.qc_inspection_notes enable row level security;
 alter table app.qc_inspection_notes force row level security;
 
 create policy all_staff_identified on app.qc_inspection_notes as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.qc_inspection_notes is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
@@ -24,5 +23,4 @@ comment on policy select_buyer_own_team on app.qc_inspection_notes is 'Buyers an
 -- SELECT is granted to every role so that views joining this table work for everyone;
 -- RLS has no policy for the roles above that must not see it, so they get no rows
 -- (a hidden field reads as NULL), never an error that reveals the row exists.
-grant select on app.qc_inspection_notes to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.qc_inspection_notes to staff;

@@ -5,38 +5,31 @@ alter table app.sample_comments enable row level security;
 alter table app.sample_comments force row level security;
 
 create policy all_staff_identified on app.sample_comments as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.sample_comments is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
-create policy select_with_sample on app.sample_comments for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+create policy select_everyone_visible_sample on app.sample_comments for select
+  to staff
   using (exists (select 1 from app.samples s where s.id = sample_id));
-comment on policy select_with_sample on app.sample_comments is 'Anyone who can see a sample reads its comment thread.';
+comment on policy select_everyone_visible_sample on app.sample_comments is 'Anyone who can see a sample reads its comment thread.';
 
-create policy insert_own_on_visible_sample on app.sample_comments for insert
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+create policy insert_everyone_own_on_visible_sample on app.sample_comments for insert
+  to staff
   with check (author_id = (select app.current_staff_id())
               and not is_qc_rejection
               and exists (select 1 from app.samples s where s.id = sample_id));
-comment on policy insert_own_on_visible_sample on app.sample_comments is 'Anyone posts a comment, as themselves, on a sample they can see; QC rejection comments come only from app.record_inspection().';
+comment on policy insert_everyone_own_on_visible_sample on app.sample_comments is 'Anyone posts a comment, as themselves, on a sample they can see; QC rejection comments come only from app.record_inspection().';
 
-create policy update_own_for_15_minutes on app.sample_comments for update
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+create policy update_everyone_own_recent on app.sample_comments for update
+  to staff
   using (author_id = (select app.current_staff_id()) and not is_qc_rejection
          and created_at > now() - interval '15 minutes')
   with check (author_id = (select app.current_staff_id()));
-comment on policy update_own_for_15_minutes on app.sample_comments is 'Authors correct their own comment within 15 minutes of posting; QC rejection comments never change.';
+comment on policy update_everyone_own_recent on app.sample_comments is 'Authors correct their own comment within 15 minutes of posting; QC rejection comments never change.';
 -- NOTE: delete is not granted, and a trigger refuses it even to the owner: comments are kept forever.
 
-grant select on app.sample_comments to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
-grant insert (sample_id, author_id, body) on app.sample_comments to buyer, senior_buyer, designer, sales_lead,
-  sales_executive, qc, factory_liaison, logistics, finance, ops_director, md, system_admin;
-grant update (body) on app.sample_comments to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.sample_comments to staff;
+grant insert (sample_id, author_id, body) on app.sample_comments to staff;
+grant update (body) on app.sample_comments to staff;

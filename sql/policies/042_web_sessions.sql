@@ -17,8 +17,7 @@ revoke execute on function
   app_private.start_session(bigint, interval, inet, text), app_private.resume_session(text),
   app_private.end_sessions(bigint, text),
   app_private.end_sessions_on_staff_change(), app_private.end_sessions_on_password_change()
-  from public, buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-       ops_director, md, system_admin;
+  from public, staff;
 
 -- authenticator (the web app, before it switches to anyone's role): sign in, resume
 -- a session, accept a sign-up or reset link
@@ -31,8 +30,7 @@ grant execute on function app_private.begin_sign_in(text, inet, text),
 -- NOTE: app_private.end_sessions, require_credentials_admin and the two trigger functions are internal.
 
 -- every staff role (after SET ROLE, identity from the session): sign out
-grant execute on function app.end_session() to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant execute on function app.end_session() to staff;
 
 -- the roles that administer staff (each function checks who may administer whom)
 grant execute on function app.create_invite(bigint), app.reset_password(bigint) to system_admin, ops_director, md;

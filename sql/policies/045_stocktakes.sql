@@ -4,8 +4,7 @@ alter table app.stocktakes enable row level security;
 alter table app.stocktakes force row level security;
 
 create policy all_staff_identified on app.stocktakes as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.stocktakes is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row.';
@@ -18,5 +17,4 @@ comment on policy select_counters on app.stocktakes is 'Logistics and directors 
 -- NOTE: delete is not granted: closed counts are kept.
 -- NOTE: the other roles do not count stock and get no rows.
 
-grant select on app.stocktakes to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.stocktakes to staff;

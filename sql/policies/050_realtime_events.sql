@@ -5,21 +5,18 @@ set local role tracker_owner;
 alter table app.realtime_events enable row level security;
 alter table app.realtime_events force row level security;
 create policy all_staff_identified on app.realtime_events as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.realtime_events is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
-create policy select_with_sample on app.realtime_events for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+create policy select_everyone_visible_signal on app.realtime_events for select
+  to staff
   using (exists (select 1 from app.samples s where s.id = sample_id)
          and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id)));
-comment on policy select_with_sample on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs.';
+comment on policy select_everyone_visible_signal on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs.';
 -- NOTE: insert/update/delete are not granted: rows come only from the deferred signal
 --       triggers (app_private.realtime_signal, a definer).
-grant select on app.realtime_events to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.realtime_events to staff;
 
 -- the relay's catch-up point (authenticator only; it never sees a row)
 grant execute on function app_private.realtime_high_water() to authenticator;

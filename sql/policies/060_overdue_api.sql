@@ -8,8 +8,7 @@ grant execute on function
     app.extend_due_date(bigint, text, date, text),
     app.mark_chased(bigint, text, text),
     app.queue_my_overdue_pdf()
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin;
+  to staff;
 grant execute on function app.captured_mail(integer, integer) to system_admin;
 -- NOTE: app_private.overdue_for, queue_overdue_mail, queue_digests and queue_welcome_mail
 --       are the owner's (pg_cron's jobs, the mailer); no staff role executes them.

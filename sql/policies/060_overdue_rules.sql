@@ -6,15 +6,13 @@ alter table app.overdue_rules enable row level security;
 alter table app.overdue_rules force row level security;
 
 create policy all_staff_identified on app.overdue_rules as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.overdue_rules is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 
 create policy select_everyone on app.overdue_rules for select
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using (true);
 comment on policy select_everyone on app.overdue_rules is 'Every staff member reads the overdue rules: they decide what the lists highlight and who is mailed.';
 
@@ -26,6 +24,5 @@ comment on policy update_ops_director on app.overdue_rules is 'The ops director 
 -- NOTE: code, condition and states are not granted for update: they are what the code
 --       relies on. Bad values are refused by a trigger in our words (TR033).
 
-grant select on app.overdue_rules to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.overdue_rules to staff;
 grant update (days_allowed, responsible_role, description, active) on app.overdue_rules to ops_director;

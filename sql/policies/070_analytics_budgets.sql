@@ -6,8 +6,7 @@ alter table app.budgets enable row level security;
 alter table app.budgets force row level security;
 
 create policy all_staff_identified on app.budgets as restrictive for all
-  to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
-     ops_director, md, system_admin
+  to staff
   using ((select app.current_staff_id()) is not null)
   with check ((select app.current_staff_id()) is not null);
 comment on policy all_staff_identified on app.budgets is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';

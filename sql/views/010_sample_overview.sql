@@ -79,5 +79,4 @@ select s.id,
   left join app.staff tf on tf.id = s.transit_from;
 comment on view app.sample_overview is 'Samples with names resolved and costs joined; select * works for every role, hidden cost fields read as NULL.';
 
-grant select on app.sample_overview to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.sample_overview to staff;

@@ -47,5 +47,4 @@ select e.id, e.kind, e.sample_id, e.at, d.data
  where d.data is not null;
 comment on view app.realtime_messages is 'One realtime event as the reader may see it: id, kind, sample and the thing''s current visible fields as JSON; no row when the reader may not see it.';
 
-grant select on app.realtime_messages to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.realtime_messages to staff;
