@@ -173,13 +173,18 @@ end
 $$;
 comment on function app_private.require_ref(boolean, text, bigint, bigint) is 'Raises TR005 when a referenced row (location, factory, holder, …) is unknown or inactive.';
 
-create or replace function app_private.holder_roles(p_state app.sample_state) returns app.staff_role[]
+create or replace function app.holder_roles(p_state app.sample_state) returns app.staff_role[]
 language sql immutable parallel safe
 as $$
   select case p_state when 'with-design' then '{designer}'::app.staff_role[]
                       when 'with-sales' then '{sales_lead,sales_executive}'::app.staff_role[] end
 $$;
-comment on function app_private.holder_roles(app.sample_state) is 'Who can hold a sample in a state: designers with design, sales leads and executives with sales.';
+comment on function app.holder_roles(app.sample_state) is 'Who can hold a sample in a state: designers with design, sales leads and executives with sales (nobody in any other state). The one place this rule lives; the web app asks it for its pick lists.';
+
+create or replace function app.loan_days() returns integer
+language sql immutable parallel safe
+as $$ select 21 $$;
+comment on function app.loan_days() is 'An on-loan sample is due back this many days after receipt unless logistics gives another date.';
 
 create or replace function app_private.value_text(p_values jsonb, p_key text) returns text
 language sql immutable parallel safe
@@ -388,7 +393,7 @@ language plpgsql stable
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
-  v_roles app.staff_role[] := app_private.holder_roles(p_state);
+  v_roles app.staff_role[] := app.holder_roles(p_state);
 begin
   if not exists (select 1 from app.staff where id = p_holder and active and role = any (v_roles)) then
     raise exception using errcode = 'TR005',
@@ -430,7 +435,7 @@ as $$
           then jsonb_build_object('received_on', app.clock()::date) else '{}'::jsonb end
   || case when p_to in ('received', 'with-design', 'with-sales', 'at-factory') and p_s.on_loan
                and p_s.return_due_on is null
-          then jsonb_build_object('return_due_on', app.clock()::date + 21) else '{}'::jsonb end
+          then jsonb_build_object('return_due_on', app.clock()::date + app.loan_days()) else '{}'::jsonb end
 $$;
 comment on function app_private.arrival_changes(app.samples, app.sample_state, jsonb) is 'The facts a sample has in a state: what is set from the values and what is cleared because it no longer applies (shelf, holder, courier, approval, …).';
 
@@ -502,9 +507,9 @@ begin
                                     'location', (p_values ->> 'location_id')::bigint, p_s.id);
     changes := jsonb_build_object('location_id', (p_values ->> 'location_id')::int, 'received_on', v_today,
                                   'holder_id', null,
-                                  -- an on-loan sample is due back 21 days after receipt unless told otherwise
+                                  -- an on-loan sample is due back app.loan_days() after receipt unless told otherwise
                                   'return_due_on', case when p_s.on_loan
-                                    then coalesce((p_values ->> 'return_due_on')::date, v_today + 21) end);
+                                    then coalesce((p_values ->> 'return_due_on')::date, v_today + app.loan_days()) end);
   when 'hand_to_design', 'hand_to_sales' then
     v_holder := (p_values ->> 'holder_id')::bigint;
     perform app_private.check_holder(p_s, v_holder, to_state);
@@ -782,7 +787,7 @@ language sql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$ select app_private.perform_action(p_sample_id, 'receive', jsonb_build_object(
         'location_id', p_location_id, 'return_due_on', p_return_due_on), p_note) $$;
-comment on function app.receive_sample(bigint, integer, date, text) is 'Logistics: ordered -> received at a location; an on-loan sample gets its return-due date (default 21 days).';
+comment on function app.receive_sample(bigint, integer, date, text) is 'Logistics: ordered -> received at a location; an on-loan sample gets its return-due date (default: app.loan_days() after receipt).';
 
 create or replace function app.hand_to_design(p_sample_id bigint, p_holder_id bigint default null, p_note text default null)
 returns bigint
@@ -931,7 +936,7 @@ begin
   end if;
   return query
   select s.id, s.full_name, s.role from app.staff s
-   where s.active and s.role = any (app_private.holder_roles(v_to))
+   where s.active and s.role = any (app.holder_roles(v_to))
    order by s.id <> app.current_staff_id(), s.full_name;
 end
 $$;

@@ -6,6 +6,11 @@ set local role tracker_owner;
 ------------------------------------------------------------------------------
 -- Comments
 ------------------------------------------------------------------------------
+create or replace function app.comment_edit_window() returns interval
+language sql immutable parallel safe
+as $$ select interval '15 minutes' $$;
+comment on function app.comment_edit_window() is 'How long after posting authors may correct their own comment (the update policy on app.sample_comments reads it; so does the web page).';
+
 create or replace function app_private.before_comment_update() returns trigger
 language plpgsql volatile
 as $$
@@ -259,6 +264,11 @@ end
 $$;
 comment on function app_private.require_credentials_admin(bigint, text) is 'The active staff row p_staff_id, after checking that the person signed in may invite or reset them (TR010, TR002, TR006 otherwise).';
 
+create or replace function app.link_validity(p_purpose text) returns interval
+language sql immutable parallel safe
+as $$ select case p_purpose when 'invite' then interval '7 days' when 'reset' then interval '24 hours' end $$;
+comment on function app.link_validity(text) is 'How long a one-time link works: a sign-up link (invite) 7 days, a password reset link 24 hours. The functions that make links, the welcome mail and the admin page all read it.';
+
 create or replace function app.create_invite(p_staff_id bigint) returns text
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -273,7 +283,7 @@ begin
       hint = 'If they cannot sign in, use "Reset password" instead.';
   end if;
   insert into staff_credentials (staff_id, invite_token_hash, invite_expires_at, token_purpose)
-  values (v_target.id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), now() + interval '7 days', 'invite')
+  values (v_target.id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), now() + app.link_validity('invite'), 'invite')
   on conflict (staff_id) do update
      set invite_token_hash = excluded.invite_token_hash, invite_expires_at = excluded.invite_expires_at,
          token_purpose = excluded.token_purpose;
@@ -282,7 +292,7 @@ begin
   return v_token;
 end
 $$;
-comment on function app.create_invite(bigint) is 'A one-time sign-up link (token; only its hash is stored) for an active person who has no password yet, valid 7 days. System admin for roles that do not read costs, directors for anyone. Refuses (TR013) to replace an existing password.';
+comment on function app.create_invite(bigint) is 'A one-time sign-up link (token; only its hash is stored) for an active person who has no password yet, valid for app.link_validity(''invite''). System admin for roles that do not read costs, directors for anyone. Refuses (TR013) to replace an existing password.';
 
 create or replace function app.reset_password(p_staff_id bigint) returns text
 language plpgsql volatile security definer
@@ -294,14 +304,14 @@ declare
 begin
   perform app_private.end_sessions(v_target.id, 'password_reset');
   insert into staff_credentials (staff_id, invite_token_hash, invite_expires_at, token_purpose)
-  values (v_target.id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), now() + interval '24 hours', 'reset')
+  values (v_target.id, encode(sha256(convert_to(v_token, 'UTF8')), 'hex'), now() + app.link_validity('reset'), 'reset')
   on conflict (staff_id) do update
      set password_hash = null, password_set_at = null, invite_token_hash = excluded.invite_token_hash,
          invite_expires_at = excluded.invite_expires_at, token_purpose = excluded.token_purpose;
   return v_token;
 end
 $$;
-comment on function app.reset_password(bigint) is 'Clears a person''s password, ends every session of theirs and returns a one-time link token (valid 24 hours) to set a new one. Same rule as invitations; the change is audited with the secrets redacted.';
+comment on function app.reset_password(bigint) is 'Clears a person''s password, ends every session of theirs and returns a one-time link token (valid for app.link_validity(''reset'')) to set a new one. Same rule as invitations; the change is audited with the secrets redacted.';
 
 create or replace function app_private.accept_invite(p_token text, p_password_hash text) returns bigint
 language plpgsql volatile security definer

@@ -136,12 +136,12 @@ begin
   if v_state in ('with-design', 'with-sales') then
     v_text := btrim(coalesce(p_row ->> 'holder', ''));
     select s.id into v_holder from app.staff s
-     where s.active and s.role = any (app_private.holder_roles(v_state))
+     where s.active and s.role = any (app.holder_roles(v_state))
        and (lower(s.email) = lower(v_text) or lower(s.full_name) = lower(v_text));
     if not (v_holder is not null) then  -- the "did you mean" is looked for only when needed
       perform app_private.import_lookup(case when v_state = 'with-design' then 'designer' else 'sales person' end,
         v_text, v_holder is not null,
-        (select s.full_name from app.staff s where s.active and s.role = any (app_private.holder_roles(v_state))
+        (select s.full_name from app.staff s where s.active and s.role = any (app.holder_roles(v_state))
           order by similarity(lower(s.full_name), lower(v_text)) desc limit 1));
     end if;
   end if;

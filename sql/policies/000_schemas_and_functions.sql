@@ -15,6 +15,10 @@ grant usage on schema app to staff;
 grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock(),
     app.current_staff_email()
   to staff;
+-- rules the pages show as well as enforce (one definition each, read by policies, functions and the web app)
+grant execute on function app.comment_edit_window(), app.loan_days(), app.holder_roles(app.sample_state),
+    app.link_validity(text)
+  to staff;
 -- the lifecycle entry points: each finds the caller from the session and checks
 -- role, scope and state against app.transition_rules itself, so every role may call
 -- them and gets the rule's own sentence when it may not act

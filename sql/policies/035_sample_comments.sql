@@ -1,5 +1,5 @@
 -- app.sample_comments: the thread on a sample. Anyone who sees the sample reads and
--- posts; authors edit their own text for 15 minutes; nobody deletes.
+-- posts; authors edit their own text for app.comment_edit_window(); nobody deletes.
 set local role tracker_owner;
 alter table app.sample_comments enable row level security;
 alter table app.sample_comments force row level security;
@@ -25,9 +25,9 @@ comment on policy insert_everyone_own_on_visible_sample on app.sample_comments i
 create policy update_everyone_own_recent on app.sample_comments for update
   to staff
   using (author_id = (select app.current_staff_id()) and not is_qc_rejection
-         and created_at > now() - interval '15 minutes')
+         and created_at > now() - app.comment_edit_window())
   with check (author_id = (select app.current_staff_id()));
-comment on policy update_everyone_own_recent on app.sample_comments is 'Authors correct their own comment within 15 minutes of posting; QC rejection comments never change.';
+comment on policy update_everyone_own_recent on app.sample_comments is 'Authors correct their own comment within app.comment_edit_window() of posting; QC rejection comments never change.';
 -- NOTE: delete is not granted, and a trigger refuses it even to the owner: comments are kept forever.
 
 grant select on app.sample_comments to staff;

@@ -15,7 +15,6 @@ from .lists import csv_lines
 from .samples import friendly
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-ADMIN_ROLES = ("system_admin", "ops_director", "md")
 
 
 def admin_required(view):
@@ -23,7 +22,7 @@ def admin_required(view):
     @functools.wraps(view)
     @login_required
     def wrapped(**kwargs):
-        if g.user["role"] not in ADMIN_ROLES:
+        if not g.user["administers_staff"]:  # the grants on app.staff say who (the database refuses the rest)
             abort(403, "Only a system admin, the ops director or the MD manages staff.")
         return view(**kwargs)
     return wrapped
@@ -104,10 +103,11 @@ def edit(staff_id=None):
                 new_id = conn.execute("insert into app.staff (full_name, email, role, team_id) values (%s, %s, %s, %s) "
                                       "returning id", (values.get("full_name"), values.get("email"),
                                                        values.get("role"), team)).fetchone()["id"]
-                token = conn.execute("select app.create_invite(%s) as token", (new_id,)).fetchone()["token"]
+                conn.execute("select app.create_invite(%s) as token", (new_id,))
+                validity = conn.execute("select app.link_validity('invite') as v").fetchone()["v"]
             # app.create_invite queued the welcome mail with the link (issue 12): nothing to copy
             return render_template("admin/invited.html", name=values.get("full_name"), email=values.get("email"),
-                                   kind="invite")
+                                   kind="invite", validity=validity)
         except psycopg.errors.UniqueViolation:
             flash("Someone already has that email address.", "error")
         except psycopg.errors.CheckViolation:
@@ -127,12 +127,14 @@ def link_page(staff_id, sql, kind):
     try:
         with db.as_user() as conn:
             token = conn.execute(sql, (staff_id,)).fetchone()["token"]
-            who = conn.execute("select full_name, email from app.staff where id = %s", (staff_id,)).fetchone()
+            who = conn.execute("select full_name, email, app.link_validity(%s) as validity from app.staff "
+                               "where id = %s", (kind, staff_id)).fetchone()
     except psycopg.Error as exc:
         flash(friendly(exc), "error")
         return redirect(url_for("admin.staff"))
     link = url_for("auth.invite", token=token, _external=True) if kind == "reset" else None
-    return render_template("admin/invited.html", link=link, name=who["full_name"], email=who["email"], kind=kind)
+    return render_template("admin/invited.html", link=link, name=who["full_name"], email=who["email"], kind=kind,
+                           validity=who["validity"])
 
 
 @bp.route("/staff/<int:staff_id>/invite", methods=("POST",))

@@ -109,8 +109,9 @@ def rules():
     with db.as_user() as conn:
         rows = conn.execute(RULES_SQL).fetchall()
         lateness = {k: conn.execute(sql).fetchall() for k, sql in LATENESS_SQL.items()}
-    return render_template("alerts/rules.html", rows=rows, roles=ROLES, lateness=lateness,
-                           editable=g.user["role"] == "ops_director")
+        editable = conn.execute("select has_any_column_privilege('app.overdue_rules', 'UPDATE') as ok"
+                                ).fetchone()["ok"]
+    return render_template("alerts/rules.html", rows=rows, roles=ROLES, lateness=lateness, editable=editable)
 
 
 @bp.route("/rules.csv")

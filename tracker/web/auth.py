@@ -47,7 +47,15 @@ USER_SQL = ("select s.id, s.full_name, app.current_staff_email() as email, s.rol
             "or has_any_column_privilege(r.t, 'UPDATE')) as edits_reference, "
             "has_function_privilege('app.duplicate_pairs(integer, integer)', 'EXECUTE') as reviews_duplicates, "
             "has_function_privilege('app.start_stocktake(integer)', 'EXECUTE') as counts_stock, "
-            "has_function_privilege('app.import_sample(text, jsonb)', 'EXECUTE') as imports_samples "
+            "has_function_privilege('app.import_sample(text, jsonb)', 'EXECUTE') as imports_samples, "
+            "has_any_column_privilege('app.staff', 'INSERT') as administers_staff, "
+            "has_schema_privilege('analytics', 'USAGE') as reads_analytics, "
+            "has_function_privilege('app.captured_mail(integer, integer)', 'EXECUTE') as reads_mail, "
+            # the lifecycle rules say who requests samples and who moves them about the building
+            "exists (select 1 from app.transition_rules r where r.action = 'request' and s.role = any (r.roles)) "
+            "as requests_samples, "
+            "exists (select 1 from app.transition_rules r where r.action = any (%(scan_moves)s) "
+            "and s.role = any (r.roles)) as scans_samples "
             "from app.staff s left join app.teams t on t.id = s.team_id where s.id = app.current_staff_id()")
 
 
@@ -79,7 +87,8 @@ def load_user():
         if state["status"] == "active":
             conn.execute("select set_config('role', %s, true), set_config('tracker.session', %s, true)",
                          (state["role"], token))
-            g.user = conn.execute(USER_SQL).fetchone()
+            from .room import MOVES  # the scan page's moves (room imports this module)
+            g.user = conn.execute(USER_SQL, {"scan_moves": list(MOVES)}).fetchone()
     if g.user is None:
         session.pop("token", None)
         reason = state["end_reason"] if state["status"] == "ended" else state["status"]

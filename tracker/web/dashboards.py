@@ -127,10 +127,11 @@ def reference(conn):
         "supplier": q("select id, name from app.suppliers where active order by name"),
         "category": q("select id, name from app.categories order by name"),
         "season": q("select id, code as name from app.seasons order by starts_on desc"),
-        "buyer": q("select id, full_name as name from app.staff where role in ('buyer', 'senior_buyer') "
-                   "and active order by full_name"),
-        "holder": q("select id, full_name as name from app.staff where role in ('designer', 'sales_lead', "
-                    "'sales_executive') and active order by full_name"),
+        # buyers: whoever the lifecycle lets request samples; holders: whoever may hold one
+        "buyer": q("select id, full_name as name from app.staff where active and role in "
+                   "(select unnest(roles) from app.transition_rules where action = 'request') order by full_name"),
+        "holder": q("select id, full_name as name from app.staff where active and role = any "
+                    "(app.holder_roles('with-design') || app.holder_roles('with-sales')) order by full_name"),
     }
 
 

@@ -57,6 +57,17 @@ def days(n) -> str:
     return "today" if n <= 0 else ("1 day" if n == 1 else f"{n} days")
 
 
+def duration(td) -> str:
+    """An interval from the database in words, in the largest unit (days, hours, minutes)
+    that divides it; the rules themselves live in SQL."""
+    seconds = int(td.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0 and not (unit == "day" and seconds == 86400):
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
 def money(v, symbol="£") -> str:
     return "" if v is None else f"{symbol}{v:,.2f}"
 
@@ -71,6 +82,6 @@ def rate(r) -> str:
 
 
 def register(bp):
-    for fn in (day, moment, when, days, money, rate):
+    for fn in (day, moment, when, days, duration, money, rate):
         bp.add_app_template_filter(fn)
     bp.add_app_template_global(display_tz)

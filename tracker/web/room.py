@@ -29,9 +29,10 @@ MOVES = {  # action -> (label, the one value it needs: (field, kind))
 CHOICES = {
     "location": "select id, code || ' - ' || name as name from app.locations order by code",
     "factory": "select id, name from app.factories where active order by name",
-    "designer": "select id, full_name as name from app.staff where active and role = 'designer' order by full_name",
+    "designer": ("select id, full_name as name from app.staff where active "
+                 "and role = any (app.holder_roles('with-design')) order by full_name"),
     "sales": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
-              "where active and role in ('sales_lead', 'sales_executive') order by full_name"),
+              "where active and role = any (app.holder_roles('with-sales')) order by full_name"),
 }
 NUMBER = re.compile(r"(?:/samples/)?#?(\d{1,18})")
 

@@ -10,10 +10,11 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    session, url_for)
 
 from .. import images
-from .. import logging as structured_log
 from ..roles import STATES
 from . import alerts, db, realtime
 from .auth import login_required
+from .errors import friendly  # noqa: F401  (other blueprints still import it from here)
+from .formats import duration
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
 
@@ -24,86 +25,67 @@ ACTIONS = {
               "p_quantity => %(quantity)s, p_po_number => %(po_number)s, p_on_loan => %(on_loan)s, "
               "p_note => %(note)s, p_despite_similar => %(despite_similar)s, "
               "p_accept_supplier_risk => %(accept_supplier_risk)s)",
-              [("supplier", "Supplier", "supplier", True), ("unit_cost", "Unit cost", "money", True),
-               ("currency", "Currency", "currency", True), ("expected_on", "Expected on", "date", True),
-               ("quantity", "Quantity", "int", False), ("po_number", "PO number", "text", False),
-               ("on_loan", "On loan from the supplier", "bool", False), ("note", "Note", "text", False),
-               ("accept_supplier_risk", "I have read this supplier's recent QC rejects and order anyway", "bool",
-                False)]),
+              [("supplier", "Supplier", "supplier"), ("unit_cost", "Unit cost", "money"),
+               ("currency", "Currency", "currency"), ("expected_on", "Expected on", "date"),
+               ("quantity", "Quantity", "int"), ("po_number", "PO number", "text"),
+               ("on_loan", "On loan from the supplier", "bool"), ("note", "Note", "text"),
+               ("accept_supplier_risk", "I have read this supplier's recent QC rejects and order anyway", "bool")]),
     "withdraw": ("select app.withdraw_request(p_sample_id => %(sid)s, p_reason => %(reason)s)",
-                 [("reason", "Reason", "text", True)]),
+                 [("reason", "Reason", "text")]),
     "receive": ("select app.receive_sample(p_sample_id => %(sid)s, p_location_id => %(location)s, "
                 "p_return_due_on => %(return_due_on)s, p_note => %(note)s)",
-                [("location", "Location", "location", True), ("return_due_on", "Return due (on loan)", "date", False),
-                 ("note", "Note", "text", False)]),
+                [("location", "Location", "location"), ("return_due_on", "Return due (on loan)", "date"),
+                 ("note", "Note", "text")]),
     "hand_to_design": ("select app.hand_to_design(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
                        "p_note => %(note)s)",
-                       [("holder", "Designer", "designer", True), ("note", "Note", "text", False)]),
+                       [("holder", "Designer", "designer"), ("note", "Note", "text")]),
     "hand_to_sales": ("select app.hand_to_sales(p_sample_id => %(sid)s, p_holder_id => %(holder)s, "
                       "p_note => %(note)s)",
-                      [("holder", "Sales person", "sales", True), ("note", "Note", "text", False)]),
+                      [("holder", "Sales person", "sales"), ("note", "Note", "text")]),
     "send_to_factory": ("select app.send_to_factory(p_sample_id => %(sid)s, p_factory_id => %(factory)s, "
                         "p_note => %(note)s)",
-                        [("factory", "Factory", "factory", True), ("note", "Note", "text", False)]),
+                        [("factory", "Factory", "factory"), ("note", "Note", "text")]),
     "return_from_factory": ("select app.return_from_factory(p_sample_id => %(sid)s, p_location_id => %(location)s, "
                             "p_note => %(note)s)",
-                            [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+                            [("location", "Location", "location"), ("note", "Note", "text")]),
     "return_to_supplier": ("select app.return_to_supplier(p_sample_id => %(sid)s, p_courier_ref => %(courier_ref)s, "
                            "p_note => %(note)s)",
-                           [("courier_ref", "Courier reference", "text", True), ("note", "Note", "text", False)]),
+                           [("courier_ref", "Courier reference", "text"), ("note", "Note", "text")]),
     "approve_for_production": ("select app.approve_for_production(p_sample_id => %(sid)s, p_note => %(note)s)",
-                               [("note", "Note", "text", False)]),
+                               [("note", "Note", "text")]),
     "cut_for_production": ("select app.cut_for_production(p_sample_id => %(sid)s, p_note => %(note)s)",
-                           [("note", "Note", "text", False)]),
+                           [("note", "Note", "text")]),
     "inspect": ("select app.record_inspection(p_sample_id => %(sid)s, p_result => %(result)s::app.qc_result, "
                 "p_reason => %(reason)s, p_notes => %(notes)s)",
-                [("result", "Result", "qc_result", True), ("reason", "Reason (for a reject)", "text", False),
-                 ("notes", "Inspector's notes", "textarea", False)]),
+                [("result", "Result", "qc_result"), ("reason", "Reason (for a reject)", "text"),
+                 ("notes", "Inspector's notes", "textarea")]),
     "hand_back": ("select app.hand_back(p_sample_id => %(sid)s, p_location_id => %(location)s, p_note => %(note)s)",
-                  [("location", "Location", "location", True), ("note", "Note", "text", False)]),
+                  [("location", "Location", "location"), ("note", "Note", "text")]),
     "confirm_handover": ("select app.confirm_handover(p_sample_id => %(sid)s, p_note => %(note)s)",
-                         [("note", "Note", "text", False)]),
+                         [("note", "Note", "text")]),
     "buy_out": ("select app.buy_out(p_sample_id => %(sid)s, p_note => %(note)s)",
-                [("note", "Note (price agreed, invoice)", "text", False)]),
+                [("note", "Note (price agreed, invoice)", "text")]),
     "correct": ("select app.correct_sample(p_sample_id => %(sid)s, p_title => %(title)s, "
                 "p_style_code => %(style_code)s, p_category_id => %(category)s, p_season_id => %(season)s, "
                 "p_expected_on => %(expected_on)s, p_unit_cost => %(unit_cost)s, p_currency => %(currency)s, "
                 "p_quantity => %(quantity)s, p_po_number => %(po_number)s, p_note => %(note)s)",
-                [("title", "Title", "text", True), ("style_code", "Style code", "text", False),
-                 ("category", "Category", "category", False), ("season", "Season", "season", False),
-                 ("expected_on", "Expected on", "date", False), ("unit_cost", "Unit cost", "money", False),
-                 ("currency", "Currency", "currency", False), ("quantity", "Quantity", "int", False),
-                 ("po_number", "PO number", "text", False), ("note", "What was wrong (for the timeline)", "text", False)]),
+                [("title", "Title", "text"), ("style_code", "Style code", "text"),
+                 ("category", "Category", "category"), ("season", "Season", "season"),
+                 ("expected_on", "Expected on", "date"), ("unit_cost", "Unit cost", "money"),
+                 ("currency", "Currency", "currency"), ("quantity", "Quantity", "int"),
+                 ("po_number", "PO number", "text"), ("note", "What was wrong (for the timeline)", "text")]),
     "cancel_order": ("select app.cancel_order(p_sample_id => %(sid)s, p_reason => %(reason)s)",
-                     [("reason", "Reason", "text", True)]),
+                     [("reason", "Reason", "text")]),
     "override": ("select app.override_state(p_sample_id => %(sid)s, p_to_state => %(to_state)s::app.sample_state, "
                  "p_reason => %(reason)s, p_location_id => %(location)s, p_holder_id => %(holder)s, "
                  "p_factory_id => %(factory)s, p_courier_ref => %(courier_ref)s, p_expected_on => %(expected_on)s)",
-                 [("to_state", "New state", "state", True), ("reason", "Reason", "text", True),
-                  ("location", "Location (to received)", "location", False),
-                  ("holder", "Holder (to with-design / with-sales)", "holder", False),
-                  ("factory", "Factory (to at-factory)", "factory", False),
-                  ("courier_ref", "Courier reference (to returned)", "text", False),
-                  ("expected_on", "Expected on (to ordered)", "date", False)]),
+                 [("to_state", "New state", "state"), ("reason", "Reason", "text"),
+                  ("location", "Location (to received)", "location"),
+                  ("holder", "Holder (to with-design / with-sales)", "holder"),
+                  ("factory", "Factory (to at-factory)", "factory"),
+                  ("courier_ref", "Courier reference (to returned)", "text"),
+                  ("expected_on", "Expected on (to ordered)", "date")]),
 }
-
-
-def friendly(exc: psycopg.Error) -> str:
-    """A database refusal as a sentence for the person who caused it."""
-    code = exc.sqlstate or ""
-    if code.startswith("TR") or code == "42501":
-        structured_log.refusal(exc)
-    if code.startswith("TR"):
-        msg = exc.diag.message_primary or "That did not work."
-        msg = msg[0].upper() + msg[1:]
-        end = "" if msg.endswith(("?", "!", ".")) else "."
-        return f"{msg}{end} {exc.diag.message_hint}" if exc.diag.message_hint else f"{msg}{end}"
-    if code == "42501":
-        return "You are not allowed to do that."
-    if code in ("22P02", "22007", "22008", "22003"):
-        return "One of the values is not valid (check numbers and dates)."
-    current_app.logger.exception("unexpected database error")
-    return "Something went wrong; nothing was changed."
 
 
 # fields whose blank means "clear it" when correcting (elsewhere a blank is "not given")
@@ -151,7 +133,7 @@ def page_data(conn, sample_id):
         "actions": q("select action, verb, required from app.available_actions(%s)"),
         "comments": q("select c.id, c.body, c.is_qc_rejection, c.created_at, c.edited_at, c.author_id, "
                       "st.full_name as author, (c.author_id = app.current_staff_id() and not c.is_qc_rejection and "
-                      "c.created_at > now() - interval '15 minutes') as editable from app.sample_comments c "
+                      "c.created_at > now() - app.comment_edit_window()) as editable from app.sample_comments c "
                       "join app.staff st on st.id = c.author_id where c.sample_id = %s order by c.created_at, c.id"),
         "photos": q("select p.id, p.caption, p.width, p.height, p.created_at, st.full_name as uploader, "
                     "p.id in (select app.removable_photos(p.sample_id)) as removable from app.sample_photos p "
@@ -169,6 +151,9 @@ def page_data(conn, sample_id):
         "contacts": q("select name, email, phone, position from app.supplier_contacts where supplier_id = %s "
                       "order by name", (s["supplier_id"],)) if s["supplier_id"] else [],
         "overdue": alerts.sample_overdue(conn, sample_id),  # issue 12: extend / chased / lateness history
+        # what the grants and rules say, for the page to offer (the database enforces both)
+        "rules": conn.execute("select has_any_column_privilege('app.sample_photos', 'INSERT') as uploads_photos, "
+                              "app.loan_days() as loan_days").fetchone(),
     }
 
 
@@ -187,7 +172,7 @@ def acknowledged(shown) -> bool:
 
 def with_choices(conn, data):
     """Option lists for the forms of the actions this person may take now, and no others."""
-    kinds = {kind for a in data["actions"] for _, _, kind, _ in ACTIONS.get(a["action"], ("", []))[1]}
+    kinds = {kind for a in data["actions"] for _, _, kind in ACTIONS.get(a["action"], ("", []))[1]}
     data["choices"] = choices(conn, kinds - set(HOLDER_ACTIONS))
     if any(a["action"] == "order" for a in data["actions"]):
         data["similar"] = similar_to(conn, data["s"])
@@ -216,7 +201,8 @@ CHOICE_SQL = {
     "category": "select id, name from app.categories order by name",
     "season": "select id, code || ' - ' || name as name from app.seasons order by starts_on desc",
     "holder": ("select id, full_name || ' (' || replace(role::text, '_', ' ') || ')' as name from app.staff "
-               "where role in ('designer', 'sales_lead', 'sales_executive') and active order by 2"),
+               "where role = any (app.holder_roles('with-design') || app.holder_roles('with-sales')) and active "
+               "order by 2"),
 }
 FIXED_CHOICES = {
     "state": [{"id": s, "name": s} for s in STATES],
@@ -287,7 +273,7 @@ def act(sample_id, action):
         abort(404)
     sql_text, fields = ACTIONS[action]
     params = {"sid": sample_id, "despite_similar": None}
-    for name, _, kind, _ in fields:
+    for name, _, kind in fields:
         raw = request.form.get(name)
         params[name] = raw.strip() if (action, name) in CLEARABLE and raw is not None else form_value(kind, raw)
     try:
@@ -334,8 +320,9 @@ def edit_comment(sample_id, comment_id):
         with db.as_user() as conn:
             n = conn.execute("update app.sample_comments set body = %s where id = %s and sample_id = %s",
                              (body, comment_id, sample_id)).rowcount
+            window = conn.execute("select app.comment_edit_window() as w").fetchone()["w"]
         if n == 0:
-            flash("That comment can no longer be edited (only your own, within 15 minutes).", "error")
+            flash(f"That comment can no longer be edited (only your own, within {duration(window)}).", "error")
     except psycopg.errors.CheckViolation:
         flash("A comment needs some text (at most 4,000 characters).", "error")
     except psycopg.Error as exc:
