@@ -98,7 +98,7 @@ def test_every_executable_definer_finds_the_caller_from_the_session(conn):
 
 
 # ---------------------------------------------------------------- attacks replayed
-FORGED_MD = "row(11, 'x', 'x', 'md', null, true, null, now())::app.staff"
+FORGED_MD = "row(11, 'x', 'x', 'md', null, true, null, now(), 1)::app.staff"  # every column of app.staff
 
 
 @pytest.fixture

@@ -642,7 +642,7 @@ begin
   update app.samples
      set (title, style_code, category_id, season_id, supplier_id, state, holder_id, location_id, factory_id, on_loan, expected_on, received_on,
           return_due_on, qc_rejected, last_qc_result, production_approved_by, production_approved_at, courier_ref,
-          withdrawn_at, transit_from, transit_since, state_changed_at, version, updated_at)
+          withdrawn_at, transit_from, transit_since, state_changed_at, updated_at)
        = (v_new.title, v_new.style_code, v_new.category_id, v_new.season_id,
           v_new.supplier_id, p_to_state, v_new.holder_id, v_new.location_id, v_new.factory_id,
           v_new.on_loan, v_new.expected_on, v_new.received_on, v_new.return_due_on, v_new.qc_rejected,
@@ -650,7 +650,7 @@ begin
           v_new.production_approved_by, v_new.production_approved_at, v_new.courier_ref,
           v_new.withdrawn_at, v_new.transit_from, v_new.transit_since,
           case when v_moves then v_now else p_s.state_changed_at end,
-          p_s.version + 1, v_now)
+          v_now)
    where id = p_s.id;
   insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role, at,
                                  note, details, is_override)
@@ -886,6 +886,48 @@ as $$ select app_private.perform_action(p_sample_id, 'override', jsonb_build_obj
         'to_state', p_to_state, 'reason', p_reason, 'location_id', p_location_id, 'holder_id', p_holder_id,
         'factory_id', p_factory_id, 'courier_ref', p_courier_ref, 'expected_on', p_expected_on), null) $$;
 comment on function app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date) is 'Ops director or MD: moves a sample to any other state with a mandatory reason, giving what the target state needs (location, holder, factory, expected date); facts that no longer apply are cleared.';
+
+------------------------------------------------------------------------------
+-- Optimistic concurrency: every change bumps the row's version; a form sends the
+-- version it showed, and acting on a sample that changed since is refused (TR017)
+------------------------------------------------------------------------------
+create or replace function app_private.tg__bump_version() returns trigger
+language plpgsql
+as $$
+begin
+  new.version := old.version + 1;
+  return new;
+end
+$$;
+comment on function app_private.tg__bump_version() is 'BEFORE UPDATE on app.samples and app.staff: every change bumps version (the one optimistic-concurrency mechanism).';
+
+create or replace trigger tg_samples__bump_version before update on app.samples
+  for each row execute function app_private.tg__bump_version();
+
+create or replace function app.expect_sample_version(p_sample_id bigint, p_version integer) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_me app.staff := app_private.require_staff();
+  v_s app.samples;
+begin
+  if p_version is null then
+    raise exception using errcode = 'TR004', message = 'the version of the sample you saw is missing',
+      hint = 'Reload the sample and try again.';
+  end if;
+  -- locks the row (TR006 hidden or missing, TR007 busy) for the rest of the transaction, so
+  -- the action that follows in it acts on exactly the version checked here
+  v_s := app_private.lock_sample(p_sample_id, v_me);
+  if v_s.version <> p_version then
+    raise exception using errcode = 'TR017',
+      message = format('someone changed sample %s since you opened it', p_sample_id),
+      detail = format('you saw version %s; it is now version %s', p_version, v_s.version),
+      hint = 'Look at the sample as it is now, then try again.';
+  end if;
+end
+$$;
+comment on function app.expect_sample_version(bigint, integer) is 'Call first, in the transaction of a lifecycle action taken from a form: locks the sample and refuses (TR017) when its version is not the one the form showed.';
 
 ------------------------------------------------------------------------------
 -- What may I do now, and with whom?

@@ -91,3 +91,8 @@ comment on function app_private.sync_personal_login() is 'AFTER UPDATE on staff 
 
 create or replace trigger after_update_sync_login after update of role, active, login_role on app.staff
   for each row execute function app_private.sync_personal_login();
+
+-- every change bumps the row's version (app_private.tg__bump_version, 040_lifecycle.sql): the
+-- admin form sends the version it was loaded from
+create or replace trigger tg_staff__bump_version before update on app.staff
+  for each row execute function app_private.tg__bump_version();

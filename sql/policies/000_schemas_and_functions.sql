@@ -51,7 +51,9 @@ grant execute on function
     app.supplier_record(integer),
     app.supplier_recent_rejects(integer, integer),
     -- the sample room: many samples at once (each checked like a single action)
-    app.bulk_act(text, bigint[], jsonb, boolean, text)
+    app.bulk_act(text, bigint[], jsonb, boolean, text),
+    -- a form's stale-version check before its action (TR017)
+    app.expect_sample_version(bigint, integer)
   to staff;
 -- likely duplicate pairs, their dismissal, and supplier holds: senior buyers and directors
 grant execute on function app.duplicate_pairs(integer, integer), app.dismiss_duplicate(bigint, bigint, text),

@@ -15,7 +15,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from .. import config
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = config.ROOT
 MAX_UPLOAD = 6 * 1024 * 1024  # a 5 MiB photo plus the form around it
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 

@@ -65,7 +65,7 @@ def edit(staff_id=None):
         team_rows = teams(conn)
         if staff_id is not None and request.method == "GET":
             row = conn.execute("select id, full_name, email, role::text as role, team_id, active, "
-                               "xmin::text as row_version from app.staff where id = %s", (staff_id,)).fetchone()
+                               "version as row_version from app.staff where id = %s", (staff_id,)).fetchone()
             if row is None:
                 abort(404)
             values = {k: ("" if v is None else v) for k, v in row.items()}
@@ -87,7 +87,7 @@ def edit(staff_id=None):
                 if staff_id is not None:
                     # optimistic concurrency: the row must still be the version the form was loaded from
                     n = conn.execute("update app.staff set full_name = %s, email = %s, role = %s, team_id = %s, "
-                                     "active = %s where id = %s and xmin::text = %s",
+                                     "active = %s where id = %s and version::text = %s",
                                      (values.get("full_name"), values.get("email"), values.get("role"), team,
                                       active, staff_id, values.get("row_version", ""))).rowcount
                     if n == 0:

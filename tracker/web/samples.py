@@ -127,21 +127,12 @@ def page_data(conn, sample_id):
     q = lambda sql, p=(sample_id,): conn.execute(sql, p).fetchall()  # noqa: E731
     return {
         "s": s,
-        "events": q("select e.at, e.action, e.from_state::text as from_state, e.to_state::text as to_state, e.note, "
-                    "e.details, e.is_override, st.full_name as actor, e.actor_role from app.sample_events e "
-                    "left join app.staff st on st.id = e.actor_id where e.sample_id = %s order by e.at desc, e.id desc"),
+        # the page's lists, as app.sample_* views say them (sql/views/020_sample_page.sql)
+        "events": q("select * from app.sample_timeline where sample_id = %s order by at desc, id desc"),
         "actions": q("select action, verb, required from app.available_actions(%s)"),
-        "comments": q("select c.id, c.body, c.is_qc_rejection, c.created_at, c.edited_at, c.author_id, "
-                      "st.full_name as author, (c.author_id = app.current_staff_id() and not c.is_qc_rejection and "
-                      "c.created_at > now() - app.comment_edit_window()) as editable from app.sample_comments c "
-                      "join app.staff st on st.id = c.author_id where c.sample_id = %s order by c.created_at, c.id"),
-        "photos": q("select p.id, p.caption, p.width, p.height, p.created_at, st.full_name as uploader, "
-                    "p.id in (select app.removable_photos(p.sample_id)) as removable from app.sample_photos p "
-                    "join app.staff st on st.id = p.uploaded_by where p.sample_id = %s order by p.created_at, p.id"),
-        "inspections": q("select i.id, i.result::text as result, i.reason, i.inspected_at, st.full_name as inspector, "
-                         "n.notes from app.qc_inspections i join app.staff st on st.id = i.inspector_id "
-                         "left join app.qc_inspection_notes n on n.inspection_id = i.id "
-                         "where i.sample_id = %s order by i.inspected_at desc"),
+        "comments": q("select * from app.sample_comment_thread where sample_id = %s order by created_at, id"),
+        "photos": q("select * from app.sample_photo_list where sample_id = %s order by created_at, id"),
+        "inspections": q("select * from app.sample_inspection_list where sample_id = %s order by inspected_at desc"),
         "supplier_record": conn.execute("select * from app.supplier_record(%s)",
                                         (s["supplier_id"],)).fetchone() if s["supplier_id"] else None,
         "supplier_rejects": conn.execute("select * from app.supplier_recent_rejects(%s, 10)",
@@ -276,8 +267,11 @@ def act(sample_id, action):
     for name, _, kind in fields:
         raw = request.form.get(name)
         params[name] = raw.strip() if (action, name) in CLEARABLE and raw is not None else form_value(kind, raw)
+    version = request.form.get("version", "")
     try:
         with db.as_user() as conn:
+            if version.isdigit() and len(version) <= 9:  # the form says which version it showed
+                conn.execute("select app.expect_sample_version(%s, %s)", (sample_id, int(version)))
             if action == "order":
                 s = load(conn, sample_id)
                 shown = similar_to(conn, s, params["supplier"])
