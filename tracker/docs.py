@@ -133,6 +133,8 @@ def _lifecycle(conn):
              "which checks, in this order:", "",
              "* " + _comment(conn, "app_private.check_rule(app.samples, text, app.staff)"),
              "* " + _comment(conn, "app_private.action_in_scope(app.samples, text, app.staff)"),
+             "* " + _comment(conn, "app_private.allowed_when_qc_rejected(text)"),
+             "* " + _comment(conn, "app_private.unmet_precondition(app.samples, text)"),
              "* " + _comment(conn, "app_private.validate_values(bigint, text, jsonb)"),
              "",
              "A role sees only the actions of the rows that name it, on samples it can see",

@@ -329,6 +329,34 @@ end
 $$;
 comment on function app_private.validate_values(bigint, text, jsonb) is 'Step 2: the checks of an action''s values that need no sample row (required fields TR004, ranges and dates TR005).';
 
+create or replace function app_private.allowed_when_qc_rejected(p_action text) returns boolean
+language sql immutable parallel safe
+as $$ select p_action in ('return_to_supplier', 'override') $$;
+comment on function app_private.allowed_when_qc_rejected(text) is 'A sample that failed QC can only be returned to its supplier (or moved by a director''s override); every other action is refused (TR008) and not offered.';
+
+create or replace function app_private.unmet_precondition(p_s app.samples, p_action text)
+returns table (errcode text, message text, hint text)
+language sql stable parallel safe
+as $$
+  select v.errcode, v.message, v.hint
+    from (values
+      (1, 'confirm_handover', p_s.transit_from is null, 'TR001',
+       format('sample %s is not waiting for a confirmation', p_s.id), null::text),
+      (2, 'approve_for_production', p_s.production_approved_at is not null, 'TR001',
+       format('sample %s is already approved for production', p_s.id), null),
+      (3, 'buy_out', not p_s.on_loan, 'TR001', format('sample %s is not on loan; it is ours already', p_s.id), null),
+      (4, 'cut_for_production', p_s.production_approved_at is null, 'TR009',
+       format('sample %s has no production approval; a senior buyer of its team must approve it first', p_s.id), null),
+      (5, 'cut_for_production', p_s.on_loan, 'TR009',
+       format('sample %s is on loan from its supplier; a buyer of its team must buy it out before it is cut', p_s.id),
+       'Ask the buyer to record the buy-out, or return the sample to the supplier.')
+    ) v(n, action, unmet, errcode, message, hint)
+   where v.action = p_action and v.unmet
+   order by v.n
+   limit 1
+$$;
+comment on function app_private.unmet_precondition(app.samples, text) is 'What a sample still lacks for an action the rules allow from its state (no row when nothing): confirm only what is in transit, approve once, buy out only what is on loan, cut only when approved and bought out. plan_changes raises it; available_actions leaves the action out.';
+
 create or replace function app_private.check_rule(p_s app.samples, p_action text, p_me app.staff)
 returns app.transition_rules
 language plpgsql stable
@@ -346,7 +374,7 @@ begin
     raise exception using errcode = 'TR005', message = format('unknown action "%s"', p_action);
   end if;
   -- the director's override stands above the QC rule; everything else yields to it
-  if p_s.qc_rejected and p_action not in ('return_to_supplier', 'override') then
+  if p_s.qc_rejected and not app_private.allowed_when_qc_rejected(p_action) then
     raise exception using errcode = 'TR008',
       message = format('sample %s failed QC; it can only be returned to the supplier', p_s.id),
       hint = 'Ask logistics to return it.';
@@ -457,7 +485,14 @@ declare
   v_rate numeric;
   v_inspection bigint;
   v_reason text := app_private.value_text(p_values, 'reason');
+  v_unmet record;
 begin
+  select * into v_unmet from app_private.unmet_precondition(p_s, p_rule.action);
+  if found and v_unmet.hint is null then
+    raise exception using errcode = v_unmet.errcode, message = v_unmet.message;
+  elsif found then
+    raise exception using errcode = v_unmet.errcode, message = v_unmet.message, hint = v_unmet.hint;
+  end if;
   to_state := coalesce(p_rule.to_state, p_s.state);
   details := '{}';
   case p_rule.action
@@ -490,9 +525,6 @@ begin
   when 'withdraw' then
     changes := jsonb_build_object('withdrawn_at', app.clock());
   when 'confirm_handover' then
-    if p_s.transit_from is null then
-      raise exception using errcode = 'TR001', message = format('sample %s is not waiting for a confirmation', p_s.id);
-    end if;
     changes := app_private.transit(false, p_me);
     details := jsonb_build_object('handed_over_by', p_s.transit_from, 'handed_over_at', p_s.transit_since);
   when 'cancel_order' then
@@ -529,25 +561,10 @@ begin
     changes := jsonb_build_object('courier_ref', app_private.value_text(p_values, 'courier_ref'),
                                   'holder_id', null, 'location_id', null);
   when 'approve_for_production' then
-    if p_s.production_approved_at is not null then
-      raise exception using errcode = 'TR001', message = format('sample %s is already approved for production', p_s.id);
-    end if;
     changes := jsonb_build_object('production_approved_by', p_me.id, 'production_approved_at', app.clock());
   when 'buy_out' then
-    if not p_s.on_loan then
-      raise exception using errcode = 'TR001', message = format('sample %s is not on loan; it is ours already', p_s.id);
-    end if;
     changes := jsonb_build_object('on_loan', false, 'return_due_on', null);
   when 'cut_for_production' then
-    if p_s.production_approved_at is null then
-      raise exception using errcode = 'TR009',
-        message = format('sample %s has no production approval; a senior buyer of its team must approve it first', p_s.id);
-    end if;
-    if p_s.on_loan then
-      raise exception using errcode = 'TR009',
-        message = format('sample %s is on loan from its supplier; a buyer of its team must buy it out before it is cut', p_s.id),
-        hint = 'Ask the buyer to record the buy-out, or return the sample to the supplier.';
-    end if;
     changes := '{}';
   when 'inspect' then
     insert into app.qc_inspections (sample_id, inspector_id, result, reason, inspected_at)
@@ -952,11 +969,8 @@ begin
    where r.from_state = v_s.state
      and v_me.role = any (r.roles)
      and app_private.action_in_scope(v_s, r.action, v_me)
-     and (not v_s.qc_rejected or r.action in ('return_to_supplier', 'override'))
-     and not (r.action = 'approve_for_production' and v_s.production_approved_at is not null)
-     and not (r.action = 'cut_for_production' and (v_s.production_approved_at is null or v_s.on_loan))
-     and not (r.action = 'buy_out' and not v_s.on_loan)
-     and not (r.action = 'confirm_handover' and v_s.transit_from is null)
+     and (not v_s.qc_rejected or app_private.allowed_when_qc_rejected(r.action))
+     and not exists (select 1 from app_private.unmet_precondition(v_s, r.action))
    -- moves first; then corrections, calling the order off, and the director's override
    order by r.action = 'override', r.action = 'cancel_order', r.action = 'correct', r.action;
 end
