@@ -130,7 +130,7 @@ def _lifecycle(conn):
     lines = ["## The lifecycle: who may do what to a sample, from each state", "",
              "Rendered from `app.transition_rules` (the rows of `app_private.lifecycle_rules()` in",
              "`sql/functions/030_transition_rules.sql`). Every action goes through `app_private.perform_action`,",
-             "which checks, in this order:", "",
+             "which checks (TR codes in `sql/CONVENTIONS.md`):", "",
              "* " + _comment(conn, "app_private.check_rule(app.samples, text, app.staff)"),
              "* " + _comment(conn, "app_private.action_in_scope(app.samples, text, app.staff)"),
              "* " + _comment(conn, "app_private.allowed_when_qc_rejected(text)"),

@@ -141,7 +141,7 @@ as $$
     else true
   end
 $$;
-comment on function app_private.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order, withdraw, correct, cancel the order or buy out; only a senior buyer of the team may approve.';
+comment on function app_private.action_in_scope(app.samples, text, app.staff) is 'Scope rules beyond the role: only the requesting buyer or a senior buyer of the team may order, withdraw, correct, cancel the order or buy out; only a senior buyer of the team may approve; only the person a sample was handed to (a factory liaison for a sample at a factory) confirms the handover.';
 
 ------------------------------------------------------------------------------
 -- Checks
