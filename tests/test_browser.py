@@ -12,6 +12,7 @@ from conftest import _url
 from tracker.demo import demo_password
 from tracker.images import swatch
 from tracker.web import create_app
+from tracker.roles import ROLES
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -187,8 +188,6 @@ def test_label_pdf_and_csv_export(server, page):
 
 
 # ------------------------------------------------------------------ every role, filtered, desktop and phone
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 PHONE = {"width": 390, "height": 844}
 
 TAP_TARGETS = ("button, .button, summary, select, input:not([type=hidden]):not([type=checkbox]), .tabs a, .pager a, "

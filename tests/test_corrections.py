@@ -10,6 +10,7 @@ import pytest
 
 from conftest import act_as
 from helpers import Lifecycle
+from tracker.roles import ROLES
 
 
 @pytest.fixture
@@ -225,8 +226,6 @@ def test_nobody_updates_or_deletes_a_photo_directly(lc, conn):
 
 # ---------------------------------------------------------------- the staff directory
 ADMINS = {"system_admin", "ops_director", "md"}
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -11,9 +11,8 @@ import pytest
 
 from conftest import _url, act_as
 from helpers import STATES, Lifecycle
+from tracker.roles import ROLES
 
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison",
-         "logistics", "finance", "ops_director", "md", "system_admin"]
 IN_BUILDING = ["received", "with-design", "with-sales"]
 
 # (action, from state) -> roles allowed; DESIGN.md's table, refined as documented in sql/functions/030

@@ -11,9 +11,8 @@ import pytest
 from conftest import _url, cloned_web_app
 from tracker.demo import demo_password
 from tracker.images import swatch
+from tracker.roles import ROLES
 
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,9 @@ from tracker import images
 from tracker.demo import demo_password
 from tracker.images import swatch
 from tracker.web import create_app
+from tracker.roles import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison", "logistics",
-         "finance", "ops_director", "md", "system_admin"]
 ADMIN_ROLES = {"system_admin", "ops_director", "md"}
 
 
