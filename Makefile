@@ -10,7 +10,7 @@ DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
 .PHONY: help deps db start migrate demo run serve alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick bench-realtime clean
 .PHONY: soak backup restore lint-migrations
-.PHONY: pooler pooler-stop replica replica-stop growth bench-pooler
+.PHONY: pooler pooler-stop replica replica-stop replica-destroy growth bench-pooler
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -67,6 +67,16 @@ pooler: start ## start PgBouncer (transaction pooling) in front of the embedded 
 
 pooler-stop: ## stop the PgBouncer that make pooler started
 	@scripts/pooler.sh stop
+
+replica: start ## streaming hot standby of the embedded cluster for analysts (pg_basebackup -R; REPLICA_PORT, cluster port + 10)
+	@$(if $(EMBEDDED),,echo "make replica copies the embedded cluster; for DATABASE_URL use your provider's read replica (docs/deploy.md)" >&2; exit 2)
+	@scripts/replica.sh start && echo "analysts: psql \"$$(scripts/replica.sh dsn LOGIN)\" (LOGIN from make analyst); lag: scripts/replica.sh lag"
+
+replica-stop: ## stop the hot standby (make replica starts it again and catches up)
+	@scripts/replica.sh stop
+
+replica-destroy: ## stop the hot standby and delete its copy
+	@scripts/replica.sh destroy
 
 test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)
