@@ -130,6 +130,12 @@ bench-quick: start ## the benchmarks at 50k samples with short runs (what CI run
 bench-realtime: start ## realtime under load: 200 websocket clients, 20 transitions/s for 60 s, against make serve (50k samples)
 	@$(PY) -m bench.run --only realtime --samples 50000 --db tracker_bench_quick
 
+bench-pooler: start ## 500 concurrent web clients against make serve, direct and through PgBouncer (50k samples; ~5 min)
+	@$(PY) -m bench.run --only pooler --samples 50000 --db tracker_bench_quick
+
+growth: start ## the growth curve: generate and measure 100k, 1M, 3M samples (SIZES=a,b,c); needs ~7 GiB free, drops its database after
+	@$(PY) -m bench.growth $(if $(SIZES),--sizes $(SIZES))
+
 stop: ## stop the embedded cluster
 	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")
 
