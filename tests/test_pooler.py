@@ -8,7 +8,9 @@ session-level setting *does* leak (the positive control: the test can see a leak
 that the web app's transaction-local identity does not. The permission matrix and a
 slice of the web tests run through the pooler too (test_pooler_matrix.py,
 test_pooler_web.py)."""
+import re
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -155,3 +157,39 @@ def test_only_the_allowed_logins_get_through(pooler):
         psycopg.connect(pooled_url(pooler, DB, "buyer"), connect_timeout=5)
     with through_pooler(pooler) as c:  # positive control
         assert c.execute("select 1").fetchone() == (1,)
+
+
+# --- a guard on the source: what would leave session state on a pooled connection -------
+SESSION_STATE = re.compile(
+    r"""execute\(\s*f?["']\s*(set\s+(?!local\b)|reset\b|listen\b|unlisten\b|create\s+temp|declare\b[^"']*\bwith\s+hold)"""
+    r"""|set_config\([^)]*,\s*false\s*\)|pg_advisory_lock|pg_try_advisory_lock\b|withhold\s*=\s*True|prepare\s*=\s*True""",
+    re.I)
+WEB = Path(__file__).resolve().parent.parent / "tracker" / "web"
+
+
+def session_state_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if SESSION_STATE.search(line)]
+
+
+def test_the_guard_recognises_session_state():
+    """Positive control for the guard below: each of these would leak through the pooler."""
+    bad = ['conn.execute("set role buyer")', "conn.execute('reset role')", 'conn.execute("listen x")',
+           'conn.execute("select set_config(\'tracker.session\', %s, false)", (t,))',
+           'conn.execute("select pg_advisory_lock(1)")', 'conn.cursor(name="x", withhold=True)',
+           'conn.execute("create temp table t (x int)")', 'conn.execute(q, prepare=True)']
+    assert [session_state_lines(b) for b in bad] == [[b] for b in bad]
+    good = ['conn.execute("set local statement_timeout = \'10min\'")',
+            'conn.execute("select set_config(\'role\', %s, true)", (r,))', 'conn.cursor(name="export")']
+    assert [session_state_lines(g) for g in good] == [[], [], []]
+
+
+def test_the_web_app_leaves_no_session_state_on_pooled_connections():
+    """Every module of the web app; the relay's LISTEN connection is direct, never pooled."""
+    found = {}
+    for path in sorted(WEB.glob("*.py")):
+        lines = session_state_lines(path.read_text())
+        if path.name == "realtime.py":  # the relay's own direct connection (REALTIME_DATABASE_URL)
+            lines = [line for line in lines if not line.startswith('listen.execute("listen ')]
+        if lines:
+            found[path.name] = lines
+    assert found == {}

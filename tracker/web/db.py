@@ -7,7 +7,7 @@ to the next user of the connection. The database resolves the token to a person
 Behind a transaction-pooling PgBouncer (APP_DATABASE_POOLED, `make serve POOLER=1`)
 consecutive transactions of one pool connection may run on different server
 connections, so nothing here may leave session state behind: no SET without LOCAL,
-no set_config(..., false), no session advisory locks, LISTEN, temp tables or cursors
+no non-local set_config, no session advisory locks, LISTEN, temp tables or cursors
 WITH HOLD (named cursors here live inside a transaction), and no server-side prepared
 statements (prepare_threshold=None; PgBouncer 1.18 cannot route them). The realtime
 relay's LISTEN connection goes to the server directly (REALTIME_DATABASE_URL).
