@@ -144,6 +144,8 @@ def pooled_url(port: int, dbname: str, user: str | None = None) -> str:
 @contextmanager
 def started_pooler():
     """A PgBouncer in front of the cluster for the web app's login and the admin; yields its port."""
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("the test PgBouncer fronts the project-local cluster; DATABASE_URL points elsewhere")
     sock = Path(ADMIN.get("host") or "/tmp")
     rng = random.Random()
     port = next(p for p in (rng.randrange(20000, 40000) for _ in range(100))
