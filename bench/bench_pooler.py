@@ -129,6 +129,15 @@ def watch_connections(url: str, dbname: str, stop: threading.Event, out: list):
             stop.wait(0.5)
 
 
+def drop_pooled_server_connections(penv: dict, dbname: str):
+    """PgBouncer's console: close its idle server connections, so the next round counts only its own."""
+    dsn = subprocess.run([str(ROOT / "scripts" / "pooler.sh"), "app-dsn"], env=penv, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    console = make_conninfo(**dict(conninfo_to_dict(dsn), dbname="pgbouncer"))
+    subprocess.run(["/usr/lib/postgresql/15/bin/psql", console, "-Xqc", f"KILL {dbname}"], capture_output=True)
+    subprocess.run(["/usr/lib/postgresql/15/bin/psql", console, "-Xqc", f"RESUME {dbname}"], capture_output=True)
+
+
 def measure(ctx, label, app_url, extra_env, cookie_list, clients, seconds):
     proc, port = serve(app_url, extra_env)
     try:
@@ -174,6 +183,7 @@ def run(ctx):
     rounds: dict[str, list[dict]] = {}
     try:
         for label, via_pooler, pool_size in order:
+            drop_pooled_server_connections(penv, ctx.dbname)
             env = {"APP_POOL_SIZE": pool_size, **({"APP_DATABASE_POOLED": "1"} if via_pooler else {})}
             rounds.setdefault(label, []).append(
                 measure(ctx, label, pooled if via_pooler else ctx.app_url, env, cookie_list, clients, seconds))
