@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev poppler-utils chromium libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core pgbouncer
 # DATABASE_URL (if set) points everything at an existing server instead of the embedded cluster.
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
 .PHONY: help deps db start migrate demo run serve alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick bench-realtime clean
 .PHONY: soak backup restore lint-migrations
+.PHONY: pooler pooler-stop replica replica-stop replica-destroy growth bench-pooler
 SAMPLES ?= 1000000
 
 help: ## list every target with what it does
@@ -47,9 +48,35 @@ alerts: start ## send the mail outbox over SMTP (SMTP_HOST, SMTP_PORT, SMTP_SECU
 SERVE_WORKERS ?= 2
 SERVE_THREADS ?= 150
 SERVE_ARGS := --worker-class gthread --workers $(SERVE_WORKERS) --threads $(SERVE_THREADS) --graceful-timeout 5 --keep-alive 5
-serve: db ## serve like production: gunicorn, SERVE_WORKERS x SERVE_THREADS, websockets, on 127.0.0.1:$(PORT) (5000)
+# POOLER=1: through a local PgBouncer (transaction pooling), started here and stopped when serve ends;
+# the app's pool goes through it (no prepared statements), each worker's realtime relay LISTENs directly
+POOLER ?=
+serve: db ## serve like production: gunicorn, SERVE_WORKERS x SERVE_THREADS, websockets, on 127.0.0.1:$(PORT) (5000); POOLER=1 through PgBouncer
 	@$(PY) -c 'from tracker.demo import print_logins; print_logins()'
+ifneq ($(POOLER),)
+	@test -z "$(DATABASE_URL)" || { echo "POOLER=1 runs a PgBouncer for the embedded cluster; with DATABASE_URL run your own and set APP_DATABASE_URL to it and APP_DATABASE_POOLED=1 (docs/deploy.md)" >&2; exit 2; }
+	@scripts/pooler.sh start; trap 'scripts/pooler.sh stop' EXIT; \
+	  APP_DATABASE_URL="$$(scripts/pooler.sh app-dsn)" APP_DATABASE_POOLED=1 REALTIME_DATABASE_URL="$$(scripts/pg.sh app-dsn)" \
+	  $(VENV)/bin/gunicorn $(SERVE_ARGS) --bind 127.0.0.1:$${PORT:-5000} 'tracker.web:create_app()'
+else
 	@$(VENV)/bin/gunicorn $(SERVE_ARGS) --bind 127.0.0.1:$${PORT:-5000} 'tracker.web:create_app()'
+endif
+
+pooler: start ## start PgBouncer (transaction pooling) in front of the embedded cluster; POOLER_PORT (cluster port + 10000); prints the app's DSN
+	@scripts/pooler.sh start && scripts/pooler.sh app-dsn
+
+pooler-stop: ## stop the PgBouncer that make pooler started
+	@scripts/pooler.sh stop
+
+replica: start ## streaming hot standby of the embedded cluster for analysts (pg_basebackup -R; REPLICA_PORT, cluster port + 10)
+	@$(if $(EMBEDDED),,echo "make replica copies the embedded cluster; for DATABASE_URL use your provider's read replica (docs/deploy.md)" >&2; exit 2)
+	@scripts/replica.sh start && echo "analysts: psql \"$$(scripts/replica.sh dsn LOGIN)\" (LOGIN from make analyst); lag: scripts/replica.sh lag"
+
+replica-stop: ## stop the hot standby (make replica starts it again and catches up)
+	@scripts/replica.sh stop
+
+replica-destroy: ## stop the hot standby and delete its copy
+	@scripts/replica.sh destroy
 
 test: start ## run every test (pytest against the real cluster)
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -102,6 +129,12 @@ bench-quick: start ## the benchmarks at 50k samples with short runs (what CI run
 
 bench-realtime: start ## realtime under load: 200 websocket clients, 20 transitions/s for 60 s, against make serve (50k samples)
 	@$(PY) -m bench.run --only realtime --samples 50000 --db tracker_bench_quick
+
+bench-pooler: start ## 500 concurrent web clients against make serve, direct and through PgBouncer (50k samples; ~5 min)
+	@$(PY) -m bench.run --only pooler --samples 50000 --db tracker_bench_quick
+
+growth: start ## the growth curve: generate and measure 100k, 1M, 3M samples (SIZES=a,b,c); needs ~7 GiB free, drops its database after
+	@$(PY) -m bench.growth $(if $(SIZES),--sizes $(SIZES))
 
 stop: ## stop the embedded cluster
 	@$(if $(EMBEDDED),scripts/pg.sh stop,echo "DATABASE_URL is set; nothing to stop")

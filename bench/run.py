@@ -28,7 +28,7 @@ from .common import Context
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["transitions", "audit", "rls", "lookup", "web", "similar", "bulk", "import", "analytics", "overdue",
-              "realtime"]
+              "realtime", "pooler"]
 console = Console(width=150)
 
 

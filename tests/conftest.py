@@ -4,8 +4,12 @@ pytest-postgresql's postgresql_noproc against the project's own cluster, then
   * `fresh_db` - a brand-new clone per test, for tests that must commit (concurrency, tampering).
 Personas act exactly like the web app: session user authenticator, SET ROLE, and a web
 session token in tracker.session (see act_as)."""
+import os
+import random
+import subprocess
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -66,8 +70,17 @@ def shared_db(template):
 
 @pytest.fixture(scope="session")
 def shared_conn(shared_db):
-    with psycopg.connect(_url(shared_db)) as c:
+    with connect_shared(shared_db) as c:
         yield c
+
+
+def connect_shared(dbname: str, pooler_port: int | None = None) -> psycopg.Connection:
+    """The `conn` fixture's connection; through the run's PgBouncer when one is given (or
+    TRACKER_TEST_POOLER=1 routed the whole run through it)."""
+    port = pooler_port or VIA_POOLER
+    if port:
+        return psycopg.connect(pooled_url(port, dbname), prepare_threshold=None)
+    return psycopg.connect(_url(dbname))
 
 
 @pytest.fixture
@@ -79,13 +92,20 @@ def conn(shared_conn):
 
 
 @contextmanager
-def cloned_web_app(template: str, name: str):
-    """A Flask app on a private clone of the demo database, for web tests that commit."""
+def cloned_web_app(template: str, name: str, pooler_port: int | None = None):
+    """A Flask app on a private clone of the demo database, for web tests that commit;
+    with pooler_port (or TRACKER_TEST_POOLER=1) it connects through that PgBouncer, its
+    relay directly."""
     from tracker.web import create_app
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
         admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")})
+    settings = {"TESTING": True, "SECRET_KEY": "test", "APP_DATABASE_URL": _url(name, "authenticator")}
+    port = pooler_port or VIA_POOLER
+    if port:
+        settings.update(APP_DATABASE_URL=pooled_url(port, name, "authenticator"), APP_DATABASE_POOLED=True,
+                        REALTIME_DATABASE_URL=_url(name, "authenticator"))
+    app = create_app(settings)
     app.dbname = name
     try:
         yield app
@@ -102,6 +122,64 @@ def db(app):
     """An autocommit admin connection to the database of the module's `app` fixture."""
     with psycopg.connect(_url(app.dbname), autocommit=True) as c:
         yield c
+
+
+# --- PgBouncer (issue 18) ---------------------------------------------------------------
+# tests/test_pooler*.py run through one PgBouncer (transaction pooling, scripts/pooler.sh)
+# that this run starts on a free port and removes at the end. TRACKER_TEST_POOLER=1 routes
+# the whole run through it: every cloned web app (its relay stays direct), the `conn`
+# fixture's connection, and gunicorns started with APP_DATABASE_POOLED from the environment.
+ROOT = Path(__file__).resolve().parent.parent
+VIA_POOLER: int | None = None
+
+
+def pooled_url(port: int, dbname: str, user: str | None = None) -> str:
+    params = dict(ADMIN, dbname=dbname, port=str(port))
+    if user:
+        params["user"] = user
+        params.pop("password", None)
+    return make_conninfo(**params)
+
+
+@contextmanager
+def started_pooler():
+    """A PgBouncer in front of the cluster for the web app's login and the admin; yields its port."""
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("the test PgBouncer fronts the project-local cluster; DATABASE_URL points elsewhere")
+    sock = Path(ADMIN.get("host") or "/tmp")
+    rng = random.Random()
+    port = next(p for p in (rng.randrange(20000, 40000) for _ in range(100))
+                if not (sock / f".s.PGSQL.{p}").exists())
+    env = dict(os.environ, POOLER_PORT=str(port), POOLER_USERS=f"authenticator {ADMIN.get('user')}",
+               POOLER_SIZE="8")
+    script = str(ROOT / "scripts" / "pooler.sh")
+    subprocess.run([script, "start"], env=env, check=True, capture_output=True)
+    try:
+        yield port
+    finally:
+        subprocess.run([script, "destroy"], env=env, check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def pooler():
+    """The run's PgBouncer port (started on first use)."""
+    if VIA_POOLER:
+        yield VIA_POOLER
+        return
+    with started_pooler() as port:
+        yield port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def route_through_pooler():
+    global VIA_POOLER
+    if os.environ.get("TRACKER_TEST_POOLER", "") not in ("1", "true", "yes"):
+        yield
+        return
+    with started_pooler() as port:
+        VIA_POOLER = port
+        os.environ["APP_DATABASE_POOLED"] = "1"
+        yield
 
 
 def signed_in_client(app, who: str):

@@ -2,17 +2,38 @@
 transaction as the signed-in person: set_config('role') + tracker.session (the
 random session token from the cookie), both transaction-local, so nothing leaks
 to the next user of the connection. The database resolves the token to a person
-(app.current_staff_id()) on every query; the app never says who someone is."""
+(app.current_staff_id()) on every query; the app never says who someone is.
+
+Behind a transaction-pooling PgBouncer (APP_DATABASE_POOLED, `make serve POOLER=1`)
+consecutive transactions of one pool connection may run on different server
+connections, so nothing here may leave session state behind: no SET without LOCAL,
+no non-local set_config, no session advisory locks, LISTEN, temp tables or cursors
+WITH HOLD (named cursors here live inside a transaction), and no server-side prepared
+statements (prepare_threshold=None; PgBouncer 1.18 cannot route them). The realtime
+relay's LISTEN connection goes to the server directly (REALTIME_DATABASE_URL).
+tests/test_pooler.py proves it through a real PgBouncer."""
+import os
 from contextlib import contextmanager
 
 from flask import current_app, g
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from .. import config
+
 
 def init_app(app):
-    app.extensions["pool"] = ConnectionPool(app.config["APP_DATABASE_URL"], min_size=1, max_size=10,
-                                            kwargs={"row_factory": dict_row}, open=True)
+    pooled = app.config.setdefault("APP_DATABASE_POOLED", config.app_database_pooled())
+    if not app.config.get("REALTIME_DATABASE_URL"):
+        # the relay LISTENs: session state, so it needs a direct connection when the app is pooled
+        url = app.config["APP_DATABASE_URL"]
+        app.config["REALTIME_DATABASE_URL"] = config.realtime_database_url(url) if pooled else url
+    kwargs = {"row_factory": dict_row}
+    if pooled:
+        kwargs["prepare_threshold"] = None
+    size = int(app.config.get("APP_POOL_SIZE") or os.environ.get("APP_POOL_SIZE") or 10)
+    app.extensions["pool"] = ConnectionPool(app.config["APP_DATABASE_URL"], min_size=1, max_size=size,
+                                            kwargs=kwargs, open=True)
 
 
 def pool() -> ConnectionPool:

@@ -233,7 +233,7 @@ def relay() -> Relay:
         with _create_lock:
             r = app.extensions.get("realtime")
             if r is None:
-                r = app.extensions["realtime"] = Relay(app.config["APP_DATABASE_URL"])
+                r = app.extensions["realtime"] = Relay(app.config["REALTIME_DATABASE_URL"])  # direct, never pooled (tracker/web/db.py)
     return r
 
 
