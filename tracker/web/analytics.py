@@ -25,6 +25,32 @@ MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # Each table is shown on a page and exported as CSV by the same SQL (paged tables add
 # limit/offset on the page only). Parameters: season, ly_season, month, category, supplier.
 MONEY, PCT, CHG, NUM, INT, TEXT, FLAG, MONTH = "money", "pct", "chg", "num", "int", "text", "flag", "month"
+
+
+def season_vs_last_year(keys: str, source: str, filters: str = "") -> str:
+    """The SQL of a 'this season vs the same season last year' table grouped by `keys`
+    (the first key is the id a row links by, the second its name) over `source`. Only
+    ever called below with constant fragments; the values are bound parameters."""
+    this = "sum(f.spend_gbp) filter (where f.season_id = %(season)s)"
+    last = "sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s)"
+    return f"""
+        select {keys}, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
+               coalesce({this}, 0) as spend_gbp, {last} as last_year_gbp,
+               round(100 * (coalesce({this}, 0) - {last}) / nullif({last}, 0), 1) as yoy_pct,
+               count(*) over () as _total
+          from {source} f
+         where f.season_id in (%(season)s, %(ly_season)s){filters}
+         group by {keys}
+        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
+         order by spend_gbp desc, {keys.split(", ")[1]}"""
+
+
+CATEGORY_FILTER = " and (%(category)s::integer is null or f.category_id = %(category)s)"
+SUPPLIER_FILTER = " and (%(supplier)s::integer is null or f.supplier_id = %(supplier)s)"
+SUPPLIER_COLUMNS = [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
+                    ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]
+BUYER_COLUMNS = [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
+                 ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]
 TABLES = {
     "categories": ("Spend by category: this month, last month, same month last year", """
         select category_id, category, samples, spend_gbp, prev_month_gbp, mom_change_gbp, mom_pct,
@@ -44,10 +70,10 @@ TABLES = {
           left join (
             select month, sum(spend_gbp) filter (where not last_year) as spend_gbp,
                    sum(spend_gbp) filter (where last_year) as same_month_last_year_gbp
-              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_monthly f
+              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_category_month f
                      where f.month > %(month)s::date - interval '12 months' and f.month <= %(month)s
                     union all
-                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_monthly f
+                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_category_month f
                      where f.month > %(month)s::date - interval '24 months'
                        and f.month <= %(month)s::date - interval '12 months') y
              group by month) x on x.month = m.month
@@ -78,8 +104,7 @@ TABLES = {
          ("remaining_gbp", "Remaining", MONEY), ("burn_pct", "Burn", PCT), ("over_budget", "Over budget", FLAG)]),
     "over_index": ("Over-indexed suppliers this month vs the same month last year", """
         select category_id, category, supplier_id, supplier, spend_gbp, share_pct, last_year_share_pct, index
-          from analytics.supplier_over_index(%(month)s)
-         where over_indexed
+          from analytics.over_indexed_suppliers(%(month)s)
          order by spend_gbp desc, supplier""",
         [("category", "Category", TEXT), ("supplier", "Supplier", TEXT), ("spend_gbp", "Spend", MONEY),
          ("share_pct", "Share of category", PCT), ("last_year_share_pct", "Share last year", PCT),
@@ -103,69 +128,17 @@ TABLES = {
         [("season", "Season", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
          ("committed_gbp", "Committed", MONEY), ("last_year_season", "Last year", TEXT),
          ("last_year_gbp", "Last year's spend", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "suppliers": ("Spend by supplier this season vs the same season last year", """
-        select f.supplier_id, f.supplier, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.spend f
-         where f.season_id in (%(season)s, %(ly_season)s)
-           and (%(category)s::integer is null or f.category_id = %(category)s)
-         group by f.supplier_id, f.supplier
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.supplier""",
-        [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
-         ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "suppliers_all": ("Spend by supplier this season vs the same season last year", """
-        select f.supplier_id, f.supplier, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.supplier_scorecard f
-         where f.season_id in (%(season)s, %(ly_season)s)
-         group by f.supplier_id, f.supplier
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.supplier""",
-        [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
-         ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "buyers_all": ("Spend by buyer this season vs the same season last year", """
-        select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.buyer_season f
-         where f.season_id in (%(season)s, %(ly_season)s)
-         group by f.buyer_id, f.buyer, f.team
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.buyer""",
-        [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
-         ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "buyers": ("Spend by buyer this season vs the same season last year", """
-        select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.spend f
-         where f.season_id in (%(season)s, %(ly_season)s)
-           and (%(category)s::integer is null or f.category_id = %(category)s)
-           and (%(supplier)s::integer is null or f.supplier_id = %(supplier)s)
-         group by f.buyer_id, f.buyer, f.team
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.buyer""",
-        [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
-         ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
+    "suppliers": ("Spend by supplier this season vs the same season last year",
+                  season_vs_last_year("f.supplier_id, f.supplier", "analytics.spend", CATEGORY_FILTER),
+                  SUPPLIER_COLUMNS),
+    "suppliers_all": ("Spend by supplier this season vs the same season last year",
+                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_scorecard"),
+                      SUPPLIER_COLUMNS),
+    "buyers_all": ("Spend by buyer this season vs the same season last year",
+                   season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.buyer_season"), BUYER_COLUMNS),
+    "buyers": ("Spend by buyer this season vs the same season last year",
+               season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.spend", CATEGORY_FILTER + SUPPLIER_FILTER),
+               BUYER_COLUMNS),
     "scorecard": ("Supplier scorecard this season", """
         select supplier_id, supplier, sum(samples) as samples, sum(received) as received,
                round(sum(lead_days_sum)::numeric / nullif(sum(received), 0), 1) as avg_lead_days,
