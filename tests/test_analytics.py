@@ -358,6 +358,7 @@ OBJECTS = {
     "analytics.data_as_of": "select count(*), 0 from analytics.data_as_of",
     "analytics.spend_category_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_category_month",
     "analytics.spend_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_season",
+    "analytics.spend_team_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_team_month",
     "analytics.supplier_share_leaders": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_share_leaders",
     "analytics.over_indexed_suppliers()": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.over_indexed_suppliers(%(month)s)",
 }
@@ -371,6 +372,7 @@ OWNER = {
     "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics_private.state_days where {t}",
     "analytics.spend_category_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_category_month where {t}",
     "analytics.spend_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_season where {t}",
+    "analytics.spend_team_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_team_month where {t}",
 }
 CASES = [(o, r) for o in OBJECTS for r in ROLES]
 
@@ -519,7 +521,8 @@ def test_only_directors_refresh_now(conn, role):
                            "order by id desc limit 1").fetchone()
         assert row[:2] == ("manual", persona(conn, role)["id"])
         assert set(row[2]) == {"spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard",
-                               "spend_category_month", "spend_season", "supplier_share_leaders", "state_days"}
+                               "spend_category_month", "spend_team_month", "spend_season", "supplier_share_leaders",
+                               "state_days"}
         matviews = {r[0] for r in conn.execute(
             "select matviewname from pg_matviews where schemaname = 'analytics_private'").fetchall()}
         assert set(row[2]) == matviews, "every materialised view is refreshed"

@@ -28,7 +28,8 @@ begin
       hint = 'Wait a minute and reload the page; the refresh that is running will bring the figures up to date.';
   end if;
   foreach v_view in array array['spend_facts', 'spend_monthly', 'spend_buyer_season', 'supplier_scorecard',
-                                'spend_category_month', 'spend_season', 'supplier_share_leaders', 'state_days'] loop
+                                'spend_category_month', 'spend_team_month', 'spend_season', 'supplier_share_leaders',
+                                'state_days'] loop
     v_t := clock_timestamp();
     execute format('refresh materialized view concurrently analytics_private.%I', v_view);
     -- fresh statistics, or the planner guesses a few dozen rows and joins names row by row

@@ -7,8 +7,8 @@
 --  * state_days sums the stays in double precision (numeric arithmetic over 7M events
 --    was most of its time);
 --  * small roll-ups the pages read instead of aggregating spend_monthly/spend_facts per
---    request: spend_category_month (month x team x category), spend_season (season x team
---    x category), and supplier_share_leaders, the all-teams supplier shares that can be
+--    request: spend_category_month (month x team x category), spend_team_month (month x
+--    team), spend_season (season x team x category), and supplier_share_leaders, the all-teams supplier shares that can be
 --    over-indexed (>= 5 % of a category's spend in a month), with last year's share:
 --    what the overview's over-index table reads for the roles that see every team.
 -- Everything here is rebuilt from spend_facts; the scoped views over them are dropped
@@ -96,6 +96,13 @@ create unique index spend_category_month_key on analytics_private.spend_category
 create index spend_category_month_team_idx on analytics_private.spend_category_month (team_id, month);
 comment on materialized view analytics_private.spend_category_month is 'spend_monthly without the season: month x team x category (MoM/YoY and the monthly trend read it).';
 
+create materialized view analytics_private.spend_team_month as
+select month, team_id, sum(samples)::integer as samples, sum(spend_gbp) as spend_gbp
+  from analytics_private.spend_category_month
+ group by 1, 2;
+create unique index spend_team_month_key on analytics_private.spend_team_month (month, team_id);
+comment on materialized view analytics_private.spend_team_month is 'spend_category_month without the category: month x team (the monthly trend reads it).';
+
 create materialized view analytics_private.spend_season as
 select season_id, team_id, category_id, sum(samples)::integer as samples, sum(spend_gbp) as spend_gbp,
        sum(committed_gbp) as committed_gbp, sum(ordered)::integer as ordered
@@ -153,7 +160,8 @@ create unique index state_days_key on analytics_private.state_days (team_id, cat
 comment on materialized view analytics_private.state_days is 'Stays in each non-terminal state (count and total days, open stays counted to the refresh) per team x category (supplier_id 0) and per team x supplier (category_id 0).';
 
 analyze analytics_private.spend_facts, analytics_private.spend_monthly, analytics_private.spend_buyer_season,
-        analytics_private.supplier_scorecard, analytics_private.spend_category_month, analytics_private.spend_season,
+        analytics_private.supplier_scorecard, analytics_private.spend_category_month, analytics_private.spend_team_month,
+        analytics_private.spend_season,
         analytics_private.supplier_share_leaders, analytics_private.state_days;
 
 reset role;

@@ -104,6 +104,13 @@ select f.month, f.team_id, t.code as team, f.category_id, c.name as category, f.
  where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.spend_category_month is 'Grain: order month x team x category (analytics.spend_monthly without the season). Scoped like costs.';
 
+create view analytics.spend_team_month with (security_barrier) as
+select f.month, f.team_id, t.code as team, f.samples, f.spend_gbp
+  from analytics_private.spend_team_month f
+  left join app.teams t on t.id = f.team_id
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
+comment on view analytics.spend_team_month is 'Grain: order month x team (all categories together). Scoped like costs.';
+
 create view analytics.spend_season with (security_barrier) as
 select f.season_id, se.code as season, f.team_id, t.code as team, f.category_id, c.name as category,
        f.samples, f.spend_gbp, f.committed_gbp, f.ordered
@@ -164,25 +171,34 @@ returns table (month date, category_id integer, category text, samples integer, 
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
+  -- the months are written out (not read from a CTE), so they reach the index as conditions
   with m as (
     select date_trunc('month', p_month)::date as cur,
            (date_trunc('month', p_month) - interval '1 month')::date as prev,
-           (date_trunc('month', p_month) - interval '1 year')::date as ly,
-           (select min(f.month) from analytics.spend_category_month f) as lo
+           (date_trunc('month', p_month) - interval '1 year')::date as ly
+  ), known as (
+    -- is there spend before this month / in or before last year's month? (the first month of
+    -- data has no comparison; asked with EXISTS, which stops at the first row, not min())
+    select exists (select 1 from analytics.spend_category_month f
+                    where f.month < date_trunc('month', p_month)::date) as before_cur,
+           exists (select 1 from analytics.spend_category_month f
+                    where f.month <= (date_trunc('month', p_month) - interval '1 year')::date) as before_ly
   ), s as (
     select f.month, f.category_id, sum(f.spend_gbp) as spend, sum(f.samples) as samples
-      from analytics.spend_category_month f, m
-     where f.month in (m.cur, m.prev, m.ly)
+      from analytics.spend_category_month f
+     where f.month in (date_trunc('month', p_month)::date, (date_trunc('month', p_month) - interval '1 month')::date,
+                       (date_trunc('month', p_month) - interval '1 year')::date)
      group by 1, 2
   )
   select m.cur, c.id, c.name, coalesce(cur.samples, 0)::integer, coalesce(cur.spend, 0),
-         case when m.cur > m.lo then coalesce(pm.spend, 0) end,
-         case when m.cur > m.lo then coalesce(cur.spend, 0) - coalesce(pm.spend, 0) end,
+         case when k.before_cur then coalesce(pm.spend, 0) end,
+         case when k.before_cur then coalesce(cur.spend, 0) - coalesce(pm.spend, 0) end,
          round(100 * (coalesce(cur.spend, 0) - pm.spend) / nullif(pm.spend, 0), 1),
-         case when m.ly >= m.lo then coalesce(ly.spend, 0) end,
-         case when m.ly >= m.lo then coalesce(cur.spend, 0) - coalesce(ly.spend, 0) end,
+         case when k.before_ly then coalesce(ly.spend, 0) end,
+         case when k.before_ly then coalesce(cur.spend, 0) - coalesce(ly.spend, 0) end,
          round(100 * (coalesce(cur.spend, 0) - ly.spend) / nullif(ly.spend, 0), 1)
     from m
+    cross join known k
     cross join app.categories c
     left join s cur on cur.month = m.cur and cur.category_id = c.id
     left join s pm on pm.month = m.prev and pm.category_id = c.id
@@ -326,7 +342,7 @@ comment on view analytics.buyers_running_hot is 'Grain: season x buyer. Spend ag
 ------------------------------------------------------------------------------
 grant usage on schema analytics to buyer, senior_buyer, sales_lead, finance, ops_director, md;
 grant select on analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
-  analytics.supplier_scorecard, analytics.spend_category_month, analytics.spend_season,
+  analytics.supplier_scorecard, analytics.spend_category_month, analytics.spend_team_month, analytics.spend_season,
   analytics.supplier_share_leaders,
   analytics.state_days, analytics.category_monthly, analytics.season_spend, analytics.budget_vs_actual,
   analytics.buyers_running_hot

@@ -70,12 +70,12 @@ TABLES = {
           left join (
             select month, sum(spend_gbp) filter (where not last_year) as spend_gbp,
                    sum(spend_gbp) filter (where last_year) as same_month_last_year_gbp
-              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_category_month f
-                     where f.month > %(month)s::date - interval '12 months' and f.month <= %(month)s
+              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_team_month f
+                     where f.month > (%(month)s::date - interval '12 months')::date and f.month <= %(month)s::date
                     union all
-                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_category_month f
-                     where f.month > %(month)s::date - interval '24 months'
-                       and f.month <= %(month)s::date - interval '12 months') y
+                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_team_month f
+                     where f.month > (%(month)s::date - interval '24 months')::date
+                       and f.month <= (%(month)s::date - interval '12 months')::date) y
              group by month) x on x.month = m.month
          order by m.month""",
         [("month", "Month", MONTH), ("spend_gbp", "Spend", MONEY),
