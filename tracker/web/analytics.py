@@ -25,6 +25,7 @@ MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # Each table is shown on a page and exported as CSV by the same SQL (paged tables add
 # limit/offset on the page only). Parameters: season, ly_season, month, category, supplier.
 MONEY, PCT, CHG, NUM, INT, TEXT, FLAG, MONTH = "money", "pct", "chg", "num", "int", "text", "flag", "month"
+INDEX = "index"  # an over-index: share now / share last year x 100; none last year reads "new"
 
 
 def season_vs_last_year(keys: str, source: str, filters: str = "") -> str:
@@ -108,7 +109,7 @@ TABLES = {
          order by spend_gbp desc, supplier""",
         [("category", "Category", TEXT), ("supplier", "Supplier", TEXT), ("spend_gbp", "Spend", MONEY),
          ("share_pct", "Share of category", PCT), ("last_year_share_pct", "Share last year", PCT),
-         ("index", "Index", INT)]),
+         ("index", "Index", INDEX)]),
     "running_hot": ("Buyers running hot this season", """
         select buyer_id, buyer, team, samples, spend_gbp, budget_share_gbp, pace_pct, running_hot
           from analytics.buyers_running_hot
@@ -449,7 +450,7 @@ def analytics_url(endpoint, query, **changes):
 @bp.app_template_filter()
 def analytics_cell(v, kind):
     if v is None:
-        return "–"
+        return "new" if kind == INDEX else "–"
     if kind == MONEY:
         text = charts.short_money(abs(v)) if abs(v) >= 1_000_000 else f"£{abs(v):,.0f}"
         return f"−{text}" if v < 0 else text
@@ -463,6 +464,6 @@ def analytics_cell(v, kind):
         return "yes" if v else ""
     if kind == MONTH:
         return v.strftime("%b %Y")
-    if kind == INT:
+    if kind in (INT, INDEX):
         return f"{v:,}"
     return str(v)
