@@ -191,3 +191,57 @@ def run(ctx):
         owner.execute("drop schema if exists bench_live_analytics cascade")
         owner.execute("drop schema if exists bench_live cascade")
     return results
+
+
+def side_by_side(argv=None):
+    """`python -m bench.bench_analytics [--refresh] [--pages N]`: the quick figures compared
+    before/after a change, on tracker_bench as it is (no migration, no live baseline): one
+    refresh as the nightly job runs it, and the p50/p95 of the analytics pages as the MD,
+    finance and a senior buyer (Flask in-process). Run it from a checkout of the old code
+    against the old schema, then from the new code after migrating, and compare; the load
+    average is printed beside the figures."""
+    import argparse
+    import json
+    import os
+
+    from tracker import config
+    from tracker.web import create_app
+
+    from .bench_web import client
+    from .common import Context
+    from .generate import bench_url
+    ap = argparse.ArgumentParser(description=side_by_side.__doc__.split("\n")[0])
+    ap.add_argument("--refresh", action="store_true")
+    ap.add_argument("--pages", type=int, default=0, help="requests per page (0: none)")
+    ap.add_argument("--db", default="tracker_bench")
+    args = ap.parse_args(argv)
+    url = bench_url(args.db)
+    app_url = config.with_dbname(config.app_database_url(url), args.db)
+    ctx = Context(url, app_url, args.db, 0, False)
+    out = {"load_before": os.getloadavg()}
+    if args.refresh:
+        with psycopg.connect(url, autocommit=True) as owner:
+            t = time.perf_counter()
+            owner.execute("select app_private.refresh_analytics('manual')")
+            out["refresh_s"] = round(time.perf_counter() - t, 1)
+            out["per_view_s"] = owner.execute(
+                "select seconds from analytics_private.refreshes order by id desc limit 1").fetchone()[0]
+    if args.pages:
+        app = create_app({"TESTING": True, "SECRET_KEY": "bench", "APP_DATABASE_URL": app_url})
+        try:
+            for who, path in [("md", "/analytics/"), ("finance", "/analytics/"), ("senior_buyer", "/analytics/"),
+                              ("md", "/analytics/suppliers"), ("md", "/analytics/budgets")]:
+                c = client(app, ctx, who)
+
+                def get(c=c, path=path):
+                    assert c.get(path).status_code == 200
+                s = summary(timed(get, args.pages, warmup=2))
+                out[f"{who} {path}"] = {"p50_ms": round(s["median_ms"]), "p95_ms": round(s["p95_ms"])}
+        finally:
+            app.extensions["pool"].close()
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    side_by_side()
