@@ -390,16 +390,22 @@ def refresh():
                     else url_for("analytics.overview"))
 
 
-@bp.route("/export/<key>.csv")
-@login_required
-def export_csv(key):
+def export_rows(key):
+    """What an export of a table holds: the page's parameters, every row (no paging), the
+    "data as of" stamp and the table's definition; 404 for a table that does not exist."""
     if key not in TABLES:
         abort(404)
     with db.as_user() as conn:
         p, _ = page_context(conn)
         rows, _ = run(conn, key, p)
         stamp = as_of(conn)
-    title, _, columns = TABLES[key]
+    return p, rows, stamp, TABLES[key]
+
+
+@bp.route("/export/<key>.csv")
+@login_required
+def export_csv(key):
+    p, rows, stamp, (title, _, columns) = export_rows(key)
     as_of_text = stamp["as_of"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ") if stamp else "never"
     header = [label for _, label, _ in columns] + ["Data as of"]
     body = ([r[name] for name, _, _ in columns] + [as_of_text] for r in rows)
@@ -414,13 +420,7 @@ def export_xlsx(key):
     from openpyxl import Workbook
 
     from .dashboards import xlsx_value
-    if key not in TABLES:
-        abort(404)
-    with db.as_user() as conn:
-        p, _ = page_context(conn)
-        rows, _ = run(conn, key, p)
-        stamp = as_of(conn)
-    title, _, columns = TABLES[key]
+    p, rows, stamp, (title, _, columns) = export_rows(key)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(key[:31])
     ws.append([title])
