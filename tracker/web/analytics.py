@@ -286,12 +286,13 @@ def category(category_id):
     months = [date(p["month"].year - (p["month"].month - k <= 0), (p["month"].month - k - 1) % 12 + 1, 1)
               for k in range(11, -1, -1)]
     multiples = []
+    shared_max = max((s["spend_gbp"] for s in series), default=0)  # one scale: the heights compare
     for r in sup["rows"][:6]:
         by_month = {s["month"]: s["spend_gbp"] for s in series if s["supplier_id"] == r["supplier_id"]}
         pts = [{"month": m, "spend_gbp": by_month.get(m, 0)} for m in months]
         multiples.append((r["supplier"], charts.lines(f"{r['supplier']}: monthly spend in {name['name']}", pts,
                                                       "month", ("spend_gbp",), ("Spend",), width=220, height=90,
-                                                      compact=True)))
+                                                      compact=True, scale_max=shared_max)))
     return render_template("analytics/category.html", name=name["name"], category_id=category_id,
                            tables=[sup, buyers], multiples=multiples, page=page, **ctx)
 
