@@ -182,10 +182,9 @@ def test_currency_conversion_uses_the_orders_fx_rate(conn):
     assert dec == (Decimal(0),)
 
 
-def test_supplier_over_index_matches_shares_computed_here(conn):
-    refresh(conn)
-    facts = expected_facts(conn)
-    month = max(m for m, *_ in facts)
+def expected_over_index(facts, month):
+    """(category, supplier) -> (spend, share, last year's share or None, over_indexed) for the
+    month of the given facts, as the issue defines it."""
     ly = add_months(month, -12)
     spend = defaultdict(Decimal)
     for (m, _, _, _, cat, sup), v in facts.items():
@@ -194,20 +193,78 @@ def test_supplier_over_index_matches_shares_computed_here(conn):
     cat_total = defaultdict(Decimal)
     for (m, cat, _), v in spend.items():
         cat_total[(m, cat)] += v
-    rows = as_role(conn, "md", "select category_id, supplier_id, spend_gbp, share_pct, last_year_share_pct, over_indexed "
-                               "from analytics.supplier_over_index(%s)", (month,))
-    assert rows
-    flagged = 0
-    for cat, sup, s, share_pct, ly_pct, over in rows:
-        share = spend[(month, cat, sup)] / cat_total[(month, cat)]
-        assert s == spend[(month, cat, sup)]
-        assert share_pct == (100 * share).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    out = {}
+    for (m, cat, sup), v in spend.items():
+        if m != month or not cat_total[(m, cat)]:
+            continue
+        share = v / cat_total[(m, cat)]
         had_category = cat_total.get((ly, cat), 0) > 0
         ly_share = spend.get((ly, cat, sup), 0) / cat_total[(ly, cat)] if had_category else None
-        want_over = share >= Decimal("0.05") and had_category and (not ly_share or share >= Decimal("1.2") * ly_share)
+        over = share >= Decimal("0.05") and had_category and (not ly_share or share >= Decimal("1.2") * ly_share)
+        out[(cat, sup)] = (v, share, ly_share, over)
+    return out
+
+
+def pct(x):
+    return None if x is None else (100 * x).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def test_supplier_over_index_matches_shares_computed_here(conn):
+    refresh(conn)
+    facts = expected_facts(conn)
+    month = max(m for m, *_ in facts)
+    want = expected_over_index(facts, month)
+    rows = as_role(conn, "md", "select category_id, supplier_id, spend_gbp, share_pct, last_year_share_pct, over_indexed "
+                               "from analytics.supplier_over_index(%s)", (month,))
+    assert rows and len(rows) == len(want)
+    flagged = 0
+    for cat, sup, s, share_pct, ly_pct, over in rows:
+        spend, share, _, want_over = want[(cat, sup)]
+        assert s == spend
+        assert share_pct == pct(share)
         assert over == want_over, (cat, sup)
         flagged += over
     assert flagged > 0
+
+
+def test_supplier_share_leaders_are_every_teams_shares_of_at_least_5_percent(conn):
+    """The precomputed all-teams shares, every month: exactly the suppliers with >= 5 % of a
+    category's spend, their share and last year's, and the over-index flag."""
+    refresh(conn)
+    facts = expected_facts(conn)
+    rows = as_role(conn, "finance", "select month, category_id, supplier_id, spend_gbp, share_pct, "
+                                    "last_year_share_pct, over_indexed from analytics.supplier_share_leaders")
+    got = {(m, c, s): tuple(r) for m, c, s, *r in rows}
+    want = {}
+    for month in {k[0] for k in facts}:
+        for (cat, sup), (spend, share, ly_share, over) in expected_over_index(facts, month).items():
+            if share >= Decimal("0.05"):
+                want[(month, cat, sup)] = (spend, pct(share), pct(ly_share), over)
+    assert len(want) > 20 and any(v[3] for v in want.values())
+    assert got == want
+
+
+@pytest.mark.parametrize("role", ["md", "finance", "buyer", "senior_buyer"])
+def test_over_indexed_suppliers_are_the_over_indexed_rows_for_the_callers_scope(conn, role):
+    """The overview's fast path gives, month by month, exactly the over-indexed rows of the
+    caller's scope: every team for finance and directors (from the precomputed shares), the
+    own team's shares for buyers (computed live; never the all-teams figures)."""
+    refresh(conn)
+    team = persona(conn, role)["team_id"] if role in TEAM else None
+    facts = expected_facts(conn, team)
+    months = sorted({k[0] for k in facts})[-14:]
+    flagged = 0
+    for month in months:
+        want = {(c, s): (v[0], pct(v[1]), pct(v[2]))
+                for (c, s), v in expected_over_index(facts, month).items() if v[3]}
+        rows = as_role(conn, role, "select category_id, supplier_id, spend_gbp, share_pct, last_year_share_pct "
+                                   "from analytics.over_indexed_suppliers(%s)", (month,))
+        assert {(c, s): tuple(r) for c, s, *r in rows} == want, month
+        slow = as_role(conn, role, "select category_id, supplier_id, spend_gbp, share_pct, last_year_share_pct "
+                                   "from analytics.supplier_over_index(%s) where over_indexed", (month,))
+        assert sorted(rows) == sorted(slow)
+        flagged += len(rows)
+    assert flagged > 0, "positive control: some supplier is over-indexed in the caller's scope"
 
 
 def test_budget_vs_actual_and_running_hot_match(conn):
@@ -237,20 +294,51 @@ def test_outcomes_and_scorecard_match(conn):
     refresh(conn)
     rows = conn.execute("""
         select s.supplier_id, s.received_on, s.expected_on, s.qc_rejected, s.state::text,
-               (s.created_at at time zone 'Europe/London')::date
+               (s.created_at at time zone 'Europe/London')::date, s.last_qc_result is not null
           from app.samples s join app.sample_costs k on k.sample_id = s.id
          where s.state <> 'requested' and s.supplier_id is not null""").fetchall()
-    want = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for sup, rec, exp, rej, state, created in rows:
+    want = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for sup, rec, exp, rej, state, created, inspected in rows:
         w = want[sup]
         w[0] += 1
         w[1] += (rec - created).days if rec else 0
         w[2] += bool(rec and exp and rec > exp)
         w[3] += bool(rej)
         w[4] += state == "returned"
+        w[5] += inspected
     got = as_role(conn, "md", "select supplier_id, sum(samples), sum(lead_days_sum), sum(late_deliveries), "
-                              "sum(qc_rejected), sum(returned) from analytics.supplier_scorecard group by 1")
+                              "sum(qc_rejected), sum(returned), sum(inspected) from analytics.supplier_scorecard "
+                              "group by 1")
     assert {r[0]: list(r[1:]) for r in got} == dict(want)
+
+
+def test_state_days_match_the_events_walked_here(conn):
+    """Each stay runs from the event that entered the state to the next move (the refresh's
+    time for the open one); summed per team x category and per team x supplier."""
+    refresh(conn)
+    now = conn.execute("select now()").fetchone()[0]  # the refresh's now(): same transaction
+    samples = {r[0]: r[1:] for r in conn.execute("""
+        select s.id, s.team_id, s.category_id, s.supplier_id from app.samples s
+          join app.sample_costs k on k.sample_id = s.id
+         where s.state <> 'requested' and s.supplier_id is not null""").fetchall()}
+    events = conn.execute("""select sample_id, to_state::text, at from app.sample_events
+                              where to_state is not null and from_state is distinct from to_state
+                              order by sample_id, at, id""").fetchall()
+    want = defaultdict(lambda: [0, 0.0])
+    for i, (sid, state, at) in enumerate(events):
+        if sid not in samples or state in ("returned", "cut-for-production"):
+            continue
+        end = events[i + 1][2] if i + 1 < len(events) and events[i + 1][0] == sid else now
+        team, cat, sup = samples[sid]
+        for key in ((team, cat, 0, state), (team, 0, sup, state)):
+            want[key][0] += 1
+            want[key][1] += (end - at).total_seconds() / 86400
+    got = as_role(conn, "md", "select team_id, coalesce(category_id, 0), coalesce(supplier_id, 0), state::text, "
+                              "stays, days_sum from analytics.state_days")
+    assert len(got) == len(want) > 10
+    for team, cat, sup, state, stays, days in got:
+        assert stays == want[(team, cat, sup, state)][0]
+        assert abs(float(days) - want[(team, cat, sup, state)][1]) < 0.006, (team, cat, sup, state)
 
 
 # ---------------------------------------------------------------- scoping: every role x every object
@@ -268,6 +356,11 @@ OBJECTS = {
     "analytics.supplier_scorecard": "select count(*), coalesce(sum(samples), 0) from analytics.supplier_scorecard",
     "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics.state_days",
     "analytics.data_as_of": "select count(*), 0 from analytics.data_as_of",
+    "analytics.spend_category_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_category_month",
+    "analytics.spend_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_season",
+    "analytics.spend_team_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_team_month",
+    "analytics.supplier_share_leaders": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_share_leaders",
+    "analytics.over_indexed_suppliers()": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.over_indexed_suppliers(%(month)s)",
 }
 # the owner's figure for a scope (team None: every team), from the materialised views and the
 # independent computation above
@@ -277,6 +370,9 @@ OWNER = {
     "analytics.buyer_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_buyer_season where {t}",
     "analytics.supplier_scorecard": "select count(*), coalesce(sum(samples), 0) from analytics_private.supplier_scorecard where {t}",
     "analytics.state_days": "select count(*), coalesce(sum(stays), 0) from analytics_private.state_days where {t}",
+    "analytics.spend_category_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_category_month where {t}",
+    "analytics.spend_season": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_season where {t}",
+    "analytics.spend_team_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics_private.spend_team_month where {t}",
 }
 CASES = [(o, r) for o in OBJECTS for r in ROLES]
 
@@ -299,6 +395,18 @@ def test_scope_of_every_analytics_object_for_every_role(conn, obj, role):
     team = persona(conn, role)["team_id"] if scope == "team" else None
     if obj == "analytics.data_as_of":
         assert got[0] == 1
+        return
+    if obj == "analytics.supplier_share_leaders":
+        # every team together: only for the roles that see every team
+        facts = expected_facts(conn)
+        want = sum((v[0] for m in {k[0] for k in facts} for v in expected_over_index(facts, m).values()
+                    if v[1] >= Decimal("0.05")), Decimal(0))
+        assert want > 0, "positive control: there are all-teams shares to hide"
+        assert tuple(got) == ((0, 0) if scope == "team" else (got[0], want))
+        return
+    if obj == "analytics.over_indexed_suppliers()":
+        over = {k: v for k, v in expected_over_index(expected_facts(conn, team), month).items() if v[3]}
+        assert tuple(got) == (len(over), sum((v[0] for v in over.values()), Decimal(0)))
         return
     if obj in OWNER:
         t = "true" if team is None else f"team_id = {int(team)}"
@@ -413,7 +521,11 @@ def test_only_directors_refresh_now(conn, role):
                            "order by id desc limit 1").fetchone()
         assert row[:2] == ("manual", persona(conn, role)["id"])
         assert set(row[2]) == {"spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard",
+                               "spend_category_month", "spend_team_month", "spend_season", "supplier_share_leaders",
                                "state_days"}
+        matviews = {r[0] for r in conn.execute(
+            "select matviewname from pg_matviews where schemaname = 'analytics_private'").fetchall()}
+        assert set(row[2]) == matviews, "every materialised view is refreshed"
     else:
         assert got == "TR040"
         assert conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0] == before

@@ -188,3 +188,34 @@ def test_headlines_read_the_nightly_figures(app, db, role, sql):
                "app.samples s where s.state = 'ordered' and s.team_id = %s and s.season_id = %s "
                "and s.requested_by = %s order by s.id limit 1)", (team or 1, season, me))
     assert f"£{want:,.2f}" in client_for(app, role).get("/").get_data(as_text=True)
+
+
+def test_an_over_indexed_supplier_new_to_its_category_reads_new(app, db):
+    """Index = share now / share last year; a supplier with no share last year is 'new', not '–'."""
+    html = client_for(app, "md").get("/analytics/").get_data(as_text=True)
+    section = html.split('id="t-over_index"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", section, re.S)[1:]
+    assert rows, "positive control: the demo has over-indexed suppliers this month"
+    with_index = [r for r in rows if 'data-label="Index">new<' not in r]
+    new = [r for r in rows if 'data-label="Index">new<' in r]
+    assert new, "some over-indexed supplier had no share last year"
+    for r in new:
+        assert 'data-label="Share last year">0.0%<' in r
+    for r in with_index:
+        assert re.search(r'data-label="Index">[\d,]+<', r)
+
+
+def test_the_small_multiples_share_one_scale(app, db):
+    """Each supplier's mini chart in a category has the same y scale (labelled in its corner),
+    the one that fits the largest month of them all, so the heights compare."""
+    html = client_for(app, "md").get("/analytics/").get_data(as_text=True)
+    cat = re.search(r'href="(/analytics/category/\d+[^"]*)"', html).group(1).replace("&amp;", "&")
+    page = client_for(app, "md").get(cat).get_data(as_text=True)
+    minis = re.findall(r'<svg class="chart mini".*?</svg>', page, re.S)
+    assert len(minis) >= 2, "positive control: several suppliers in the category"
+    scales = {re.search(r'fill="#666">([^<]+)</text>', m).group(1) for m in minis}
+    assert len(scales) == 1, scales
+    # the lines differ: one supplier's peak is lower than another's (not each scaled to its own top)
+    tops = [min(float(y) for y in re.findall(r"[\d.]+,([\d.]+)", re.search(r'points="([^"]+)"', m).group(1)))
+            for m in minis]
+    assert len(set(tops)) > 1, tops

@@ -6,11 +6,12 @@
 --    security_invoker view would need SELECT on the materialised view itself, which
 --    would hand every reader every team's figures - and are security_barrier, so a
 --    caller's own conditions cannot see rows the scope drops. The scope is the cost
---    policy of app.sample_costs, written out once per view:
+--    policy of app.sample_costs, written once in analytics_private.readable_teams:
 --      finance, the sales lead, the ops director, the MD: every team;
 --      buyers and senior buyers: their own team;
 --      anyone else, or nobody resolved from the session: nothing
---    and only roles that read costs are granted the schema at all.
+--    and only roles that read costs are granted the schema at all. Figures of every
+--    team together (supplier_share_leaders) go only to the roles that see every team.
 -- 2. security_invoker views on top (MoM/YoY, budgets, over-index, running hot):
 --    they read layer 1 and app.budgets as the caller, so they inherit its scope.
 set local role tracker_owner;
@@ -18,6 +19,16 @@ set local role tracker_owner;
 ------------------------------------------------------------------------------
 -- layer 1: scoped views
 ------------------------------------------------------------------------------
+-- the teams whose figures the caller may read (the cost policy of app.sample_costs); the
+-- scoped views below keep the rows of these teams. In analytics_private (granted to
+-- nobody): the views read it with the owner's rights.
+create or replace view analytics_private.readable_teams as
+select t.id as team_id
+  from app.teams t
+ where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
+    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and t.id = (select app.current_team_id()));
+comment on view analytics_private.readable_teams is 'The teams whose analytics figures the caller may read: every team for finance, the sales lead and directors, their own for buyers and senior buyers, none for anyone else (the cost policy of app.sample_costs).';
+
 create view analytics.data_as_of with (security_barrier) as
 select r.started_at as as_of, r.finished_at, r.trigger,
        (select jsonb_object_agg(k, v) from jsonb_each(r.seconds) x(k, v)) as seconds
@@ -38,8 +49,7 @@ select f.month, f.season_id, se.code as season, f.team_id, t.code as team, f.buy
   left join app.staff b on b.id = f.buyer_id
   left join app.categories c on c.id = f.category_id
   left join app.suppliers su on su.id = f.supplier_id
- where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
-    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.spend is 'Grain: order month x season x team x buyer x category x supplier. Spend (GBP at the order''s FX rate) of costed samples, committed (still ordered, not received) and how many samples that is (ordered), and outcome counts. Scoped like costs.';
 
 create view analytics.spend_monthly with (security_barrier) as
@@ -49,8 +59,7 @@ select f.month, f.season_id, se.code as season, f.team_id, t.code as team, f.cat
   left join app.seasons se on se.id = f.season_id
   left join app.teams t on t.id = f.team_id
   left join app.categories c on c.id = f.category_id
- where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
-    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.spend_monthly is 'Grain: order month x season x team x category (analytics.spend without buyer and supplier). Scoped like costs.';
 
 create view analytics.buyer_season with (security_barrier) as
@@ -60,8 +69,7 @@ select f.season_id, se.code as season, f.team_id, t.code as team, f.buyer_id, b.
   left join app.seasons se on se.id = f.season_id
   left join app.teams t on t.id = f.team_id
   left join app.staff b on b.id = f.buyer_id
- where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
-    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.buyer_season is 'Grain: season x team x buyer (analytics.spend rolled up). Scoped like costs.';
 
 create view analytics.supplier_scorecard with (security_barrier) as
@@ -74,8 +82,7 @@ select f.team_id, t.code as team, f.season_id, se.code as season, f.supplier_id,
   left join app.seasons se on se.id = f.season_id
   left join app.teams t on t.id = f.team_id
   left join app.suppliers su on su.id = f.supplier_id
- where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
-    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.supplier_scorecard is 'Grain: team x season x supplier, costed samples. Spend and committed spend; lead time request -> received (sum and average days), late deliveries (received after the expected date), QC inspected/rejected, returned, cut. Sum the counts to aggregate. Scoped like costs.';
 
 create view analytics.state_days with (security_barrier) as
@@ -86,9 +93,46 @@ select f.team_id, t.code as team, nullif(f.category_id, 0) as category_id, c.nam
   left join app.teams t on t.id = f.team_id
   left join app.categories c on c.id = f.category_id
   left join app.suppliers su on su.id = f.supplier_id
- where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md')
-    or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and f.team_id = (select app.current_team_id()));
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.state_days is 'Days spent in each non-terminal state (stays and total days; open stays counted to the refresh) per team x category (supplier_id null) and per team x supplier (category_id null). Scoped like costs.';
+
+create view analytics.spend_category_month with (security_barrier) as
+select f.month, f.team_id, t.code as team, f.category_id, c.name as category, f.samples, f.spend_gbp
+  from analytics_private.spend_category_month f
+  left join app.teams t on t.id = f.team_id
+  left join app.categories c on c.id = f.category_id
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
+comment on view analytics.spend_category_month is 'Grain: order month x team x category (analytics.spend_monthly without the season). Scoped like costs.';
+
+create view analytics.spend_team_month with (security_barrier) as
+select f.month, f.team_id, t.code as team, f.samples, f.spend_gbp
+  from analytics_private.spend_team_month f
+  left join app.teams t on t.id = f.team_id
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
+comment on view analytics.spend_team_month is 'Grain: order month x team (all categories together). Scoped like costs.';
+
+create view analytics.spend_season with (security_barrier) as
+select f.season_id, se.code as season, f.team_id, t.code as team, f.category_id, c.name as category,
+       f.samples, f.spend_gbp, f.committed_gbp, f.ordered
+  from analytics_private.spend_season f
+  left join app.seasons se on se.id = f.season_id
+  left join app.teams t on t.id = f.team_id
+  left join app.categories c on c.id = f.category_id
+ where f.team_id = any (array(select team_id from analytics_private.readable_teams));
+comment on view analytics.spend_season is 'Grain: season x team x category (analytics.spend_monthly without the month). Scoped like costs.';
+
+-- every team together, so only for the roles that read every team's costs (a buyer's
+-- shares are of their own team's spend: analytics.supplier_over_index computes them)
+create view analytics.supplier_share_leaders with (security_barrier) as
+select f.month, f.category_id, c.name as category, f.supplier_id, su.name as supplier, f.spend_gbp,
+       round(100 * f.share, 1) as share_pct, f.same_month_last_year_gbp,
+       round(100 * f.last_year_share, 1) as last_year_share_pct,
+       round(100 * f.share / nullif(f.last_year_share, 0)) as index, f.over_indexed
+  from analytics_private.supplier_share_leaders f
+  left join app.categories c on c.id = f.category_id
+  left join app.suppliers su on su.id = f.supplier_id
+ where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md');
+comment on view analytics.supplier_share_leaders is 'Grain: month x category x supplier, every team together, only suppliers with at least 5% of the category''s spend that month (the rows of analytics.supplier_over_index that can be over-indexed, precomputed). Only for the roles that read every team''s costs (finance, the sales lead, directors); a buyer reads no rows here.';
 
 ------------------------------------------------------------------------------
 -- layer 2: reports, security_invoker over layer 1 and app.budgets
@@ -96,7 +140,7 @@ comment on view analytics.state_days is 'Days spent in each non-terminal state (
 create view analytics.category_monthly with (security_invoker) as
 with s as (
   select month, category_id, sum(spend_gbp) as spend, sum(samples) as samples
-    from analytics.spend_monthly group by 1, 2
+    from analytics.spend_category_month group by 1, 2
 ), bounds as (
   select min(month) as lo, max(month) as hi from s
 ), cal as (
@@ -127,36 +171,45 @@ returns table (month date, category_id integer, category text, samples integer, 
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
+  -- the months are written out (not read from a CTE), so they reach the index as conditions
   with m as (
     select date_trunc('month', p_month)::date as cur,
            (date_trunc('month', p_month) - interval '1 month')::date as prev,
-           (date_trunc('month', p_month) - interval '1 year')::date as ly,
-           (select min(f.month) from analytics.spend_monthly f) as lo
+           (date_trunc('month', p_month) - interval '1 year')::date as ly
+  ), known as (
+    -- is there spend before this month / in or before last year's month? (the first month of
+    -- data has no comparison; asked with EXISTS, which stops at the first row, not min())
+    select exists (select 1 from analytics.spend_category_month f
+                    where f.month < date_trunc('month', p_month)::date) as before_cur,
+           exists (select 1 from analytics.spend_category_month f
+                    where f.month <= (date_trunc('month', p_month) - interval '1 year')::date) as before_ly
   ), s as (
     select f.month, f.category_id, sum(f.spend_gbp) as spend, sum(f.samples) as samples
-      from analytics.spend_monthly f, m
-     where f.month in (m.cur, m.prev, m.ly)
+      from analytics.spend_category_month f
+     where f.month in (date_trunc('month', p_month)::date, (date_trunc('month', p_month) - interval '1 month')::date,
+                       (date_trunc('month', p_month) - interval '1 year')::date)
      group by 1, 2
   )
   select m.cur, c.id, c.name, coalesce(cur.samples, 0)::integer, coalesce(cur.spend, 0),
-         case when m.cur > m.lo then coalesce(pm.spend, 0) end,
-         case when m.cur > m.lo then coalesce(cur.spend, 0) - coalesce(pm.spend, 0) end,
+         case when k.before_cur then coalesce(pm.spend, 0) end,
+         case when k.before_cur then coalesce(cur.spend, 0) - coalesce(pm.spend, 0) end,
          round(100 * (coalesce(cur.spend, 0) - pm.spend) / nullif(pm.spend, 0), 1),
-         case when m.ly >= m.lo then coalesce(ly.spend, 0) end,
-         case when m.ly >= m.lo then coalesce(cur.spend, 0) - coalesce(ly.spend, 0) end,
+         case when k.before_ly then coalesce(ly.spend, 0) end,
+         case when k.before_ly then coalesce(cur.spend, 0) - coalesce(ly.spend, 0) end,
          round(100 * (coalesce(cur.spend, 0) - ly.spend) / nullif(ly.spend, 0), 1)
     from m
+    cross join known k
     cross join app.categories c
     left join s cur on cur.month = m.cur and cur.category_id = c.id
     left join s pm on pm.month = m.prev and pm.category_id = c.id
     left join s ly on ly.month = m.ly and ly.category_id = c.id
 $$;
-comment on function analytics.category_month(date) is 'analytics.category_monthly for the month of p_month only (every category, MoM and YoY), reading just the three months it compares. Reads analytics.spend_monthly as the caller.';
+comment on function analytics.category_month(date) is 'analytics.category_monthly for the month of p_month only (every category, MoM and YoY), reading just the three months it compares. Reads analytics.spend_category_month as the caller.';
 
 create view analytics.season_spend with (security_invoker) as
 with s as (
   select season_id, category_id, sum(spend_gbp) as spend, sum(samples) as samples, sum(committed_gbp) as committed
-    from analytics.spend_monthly group by 1, 2
+    from analytics.spend_season group by 1, 2
 )
 select se.id as season_id, se.code as season, c.id as category_id, c.name as category,
        coalesce(cur.samples, 0)::integer as samples, coalesce(cur.spend, 0) as spend_gbp,
@@ -176,8 +229,8 @@ create view analytics.budget_vs_actual with (security_invoker) as
 -- every budget with its actual spend, then spend without a budget: a union, so that a
 -- condition on season, team or category reaches both sides (and the index)
 with actual as (
-  select team_id, season_id, category_id, sum(spend_gbp) as spend, sum(committed_gbp) as committed
-    from analytics.spend_monthly group by 1, 2, 3
+  select team_id, season_id, category_id, spend_gbp as spend, committed_gbp as committed
+    from analytics.spend_season
 ), lines as (
   select b.team_id, b.season_id, b.category_id, b.amount_gbp as budget, a.spend, a.committed, false as no_budget
     from app.budgets b
@@ -235,6 +288,28 @@ as $$
 $$;
 comment on function analytics.supplier_over_index(date) is 'For the month of p_month, by category x supplier: the supplier''s share of the category''s spend (teams you may see) and its share in the same month last year; index = 100 x share / last year''s share; over_indexed when the share is at least 5% and at least 1.2 x last year''s (or it had none while the category had spend); a category without spend last year is not compared (null share, never over-indexed). Reads analytics.spend as the caller.';
 
+-- the over-indexed rows only, which is what the overview shows: for the roles that see
+-- every team from the precomputed all-teams shares (a lookup), for buyers computed live
+-- from their own team's spend (a twentieth of the rows). SECURITY INVOKER.
+create function analytics.over_indexed_suppliers(p_month date)
+returns table (month date, category_id integer, category text, supplier_id integer, supplier text,
+               spend_gbp numeric, share_pct numeric, same_month_last_year_gbp numeric,
+               last_year_share_pct numeric, index numeric)
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select l.month, l.category_id, l.category, l.supplier_id, l.supplier, l.spend_gbp, l.share_pct,
+         l.same_month_last_year_gbp, l.last_year_share_pct, l.index
+    from analytics.supplier_share_leaders l
+   where l.month = date_trunc('month', p_month)::date and l.over_indexed
+  union all
+  select x.month, x.category_id, x.category, x.supplier_id, x.supplier, x.spend_gbp, x.share_pct,
+         x.same_month_last_year_gbp, x.last_year_share_pct, x.index
+    from analytics.supplier_over_index(p_month) x
+   where x.over_indexed and (select app.current_staff_role()) in ('buyer', 'senior_buyer')
+$$;
+comment on function analytics.over_indexed_suppliers(date) is 'The over-indexed rows of analytics.supplier_over_index(p_month), fast: read from the precomputed all-teams shares for the roles that see every team, computed from the team''s spend for buyers and senior buyers.';
+
 create view analytics.buyers_running_hot with (security_invoker) as
 with spend as (
   select season_id, team_id, buyer_id, spend_gbp as spend, samples from analytics.buyer_season
@@ -267,12 +342,15 @@ comment on view analytics.buyers_running_hot is 'Grain: season x buyer. Spend ag
 ------------------------------------------------------------------------------
 grant usage on schema analytics to buyer, senior_buyer, sales_lead, finance, ops_director, md;
 grant select on analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
-  analytics.supplier_scorecard,
+  analytics.supplier_scorecard, analytics.spend_category_month, analytics.spend_team_month, analytics.spend_season,
+  analytics.supplier_share_leaders,
   analytics.state_days, analytics.category_monthly, analytics.season_spend, analytics.budget_vs_actual,
   analytics.buyers_running_hot
   to buyer, senior_buyer, sales_lead, finance, ops_director, md;
-revoke execute on function analytics.supplier_over_index(date), analytics.category_month(date) from public;
-grant execute on function analytics.supplier_over_index(date), analytics.category_month(date)
+revoke execute on function analytics.supplier_over_index(date), analytics.category_month(date),
+  analytics.over_indexed_suppliers(date) from public;
+grant execute on function analytics.supplier_over_index(date), analytics.category_month(date),
+  analytics.over_indexed_suppliers(date)
   to buyer, senior_buyer, sales_lead, finance, ops_director, md;
 -- NOTE: designers, sales executives, QC, factory liaisons, logistics and the system admin
 --       read no costs, so they get no analytics at all (not even USAGE on the schema).

@@ -25,6 +25,33 @@ MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # Each table is shown on a page and exported as CSV by the same SQL (paged tables add
 # limit/offset on the page only). Parameters: season, ly_season, month, category, supplier.
 MONEY, PCT, CHG, NUM, INT, TEXT, FLAG, MONTH = "money", "pct", "chg", "num", "int", "text", "flag", "month"
+INDEX = "index"  # an over-index: share now / share last year x 100; none last year reads "new"
+
+
+def season_vs_last_year(keys: str, source: str, filters: str = "") -> str:
+    """The SQL of a 'this season vs the same season last year' table grouped by `keys`
+    (the first key is the id a row links by, the second its name) over `source`. Only
+    ever called below with constant fragments; the values are bound parameters."""
+    this = "sum(f.spend_gbp) filter (where f.season_id = %(season)s)"
+    last = "sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s)"
+    return f"""
+        select {keys}, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
+               coalesce({this}, 0) as spend_gbp, {last} as last_year_gbp,
+               round(100 * (coalesce({this}, 0) - {last}) / nullif({last}, 0), 1) as yoy_pct,
+               count(*) over () as _total
+          from {source} f
+         where f.season_id in (%(season)s, %(ly_season)s){filters}
+         group by {keys}
+        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
+         order by spend_gbp desc, {keys.split(", ")[1]}"""
+
+
+CATEGORY_FILTER = " and (%(category)s::integer is null or f.category_id = %(category)s)"
+SUPPLIER_FILTER = " and (%(supplier)s::integer is null or f.supplier_id = %(supplier)s)"
+SUPPLIER_COLUMNS = [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
+                    ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]
+BUYER_COLUMNS = [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
+                 ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]
 TABLES = {
     "categories": ("Spend by category: this month, last month, same month last year", """
         select category_id, category, samples, spend_gbp, prev_month_gbp, mom_change_gbp, mom_pct,
@@ -44,12 +71,12 @@ TABLES = {
           left join (
             select month, sum(spend_gbp) filter (where not last_year) as spend_gbp,
                    sum(spend_gbp) filter (where last_year) as same_month_last_year_gbp
-              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_monthly f
-                     where f.month > %(month)s::date - interval '12 months' and f.month <= %(month)s
+              from (select f.month, false as last_year, f.spend_gbp from analytics.spend_team_month f
+                     where f.month > (%(month)s::date - interval '12 months')::date and f.month <= %(month)s::date
                     union all
-                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_monthly f
-                     where f.month > %(month)s::date - interval '24 months'
-                       and f.month <= %(month)s::date - interval '12 months') y
+                    select (f.month + interval '1 year')::date, true, f.spend_gbp from analytics.spend_team_month f
+                     where f.month > (%(month)s::date - interval '24 months')::date
+                       and f.month <= (%(month)s::date - interval '12 months')::date) y
              group by month) x on x.month = m.month
          order by m.month""",
         [("month", "Month", MONTH), ("spend_gbp", "Spend", MONEY),
@@ -78,12 +105,11 @@ TABLES = {
          ("remaining_gbp", "Remaining", MONEY), ("burn_pct", "Burn", PCT), ("over_budget", "Over budget", FLAG)]),
     "over_index": ("Over-indexed suppliers this month vs the same month last year", """
         select category_id, category, supplier_id, supplier, spend_gbp, share_pct, last_year_share_pct, index
-          from analytics.supplier_over_index(%(month)s)
-         where over_indexed
+          from analytics.over_indexed_suppliers(%(month)s)
          order by spend_gbp desc, supplier""",
         [("category", "Category", TEXT), ("supplier", "Supplier", TEXT), ("spend_gbp", "Spend", MONEY),
          ("share_pct", "Share of category", PCT), ("last_year_share_pct", "Share last year", PCT),
-         ("index", "Index", INT)]),
+         ("index", "Index", INDEX)]),
     "running_hot": ("Buyers running hot this season", """
         select buyer_id, buyer, team, samples, spend_gbp, budget_share_gbp, pace_pct, running_hot
           from analytics.buyers_running_hot
@@ -103,69 +129,17 @@ TABLES = {
         [("season", "Season", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
          ("committed_gbp", "Committed", MONEY), ("last_year_season", "Last year", TEXT),
          ("last_year_gbp", "Last year's spend", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "suppliers": ("Spend by supplier this season vs the same season last year", """
-        select f.supplier_id, f.supplier, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.spend f
-         where f.season_id in (%(season)s, %(ly_season)s)
-           and (%(category)s::integer is null or f.category_id = %(category)s)
-         group by f.supplier_id, f.supplier
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.supplier""",
-        [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
-         ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "suppliers_all": ("Spend by supplier this season vs the same season last year", """
-        select f.supplier_id, f.supplier, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.supplier_scorecard f
-         where f.season_id in (%(season)s, %(ly_season)s)
-         group by f.supplier_id, f.supplier
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.supplier""",
-        [("supplier", "Supplier", TEXT), ("samples", "Samples", INT), ("spend_gbp", "Spend", MONEY),
-         ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "buyers_all": ("Spend by buyer this season vs the same season last year", """
-        select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.buyer_season f
-         where f.season_id in (%(season)s, %(ly_season)s)
-         group by f.buyer_id, f.buyer, f.team
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.buyer""",
-        [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
-         ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
-    "buyers": ("Spend by buyer this season vs the same season last year", """
-        select f.buyer_id, f.buyer, f.team, sum(f.samples) filter (where f.season_id = %(season)s) as samples,
-               coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0) as spend_gbp,
-               sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s) as last_year_gbp,
-               round(100 * (coalesce(sum(f.spend_gbp) filter (where f.season_id = %(season)s), 0)
-                            - sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s))
-                     / nullif(sum(f.spend_gbp) filter (where f.season_id = %(ly_season)s), 0), 1) as yoy_pct,
-               count(*) over () as _total
-          from analytics.spend f
-         where f.season_id in (%(season)s, %(ly_season)s)
-           and (%(category)s::integer is null or f.category_id = %(category)s)
-           and (%(supplier)s::integer is null or f.supplier_id = %(supplier)s)
-         group by f.buyer_id, f.buyer, f.team
-        having sum(f.samples) filter (where f.season_id = %(season)s) > 0
-         order by spend_gbp desc, f.buyer""",
-        [("buyer", "Buyer", TEXT), ("team", "Team", TEXT), ("samples", "Samples", INT),
-         ("spend_gbp", "Spend", MONEY), ("last_year_gbp", "Same season last year", MONEY), ("yoy_pct", "YoY", CHG)]),
+    "suppliers": ("Spend by supplier this season vs the same season last year",
+                  season_vs_last_year("f.supplier_id, f.supplier", "analytics.spend", CATEGORY_FILTER),
+                  SUPPLIER_COLUMNS),
+    "suppliers_all": ("Spend by supplier this season vs the same season last year",
+                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_scorecard"),
+                      SUPPLIER_COLUMNS),
+    "buyers_all": ("Spend by buyer this season vs the same season last year",
+                   season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.buyer_season"), BUYER_COLUMNS),
+    "buyers": ("Spend by buyer this season vs the same season last year",
+               season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.spend", CATEGORY_FILTER + SUPPLIER_FILTER),
+               BUYER_COLUMNS),
     "scorecard": ("Supplier scorecard this season", """
         select supplier_id, supplier, sum(samples) as samples, sum(received) as received,
                round(sum(lead_days_sum)::numeric / nullif(sum(received), 0), 1) as avg_lead_days,
@@ -312,12 +286,13 @@ def category(category_id):
     months = [date(p["month"].year - (p["month"].month - k <= 0), (p["month"].month - k - 1) % 12 + 1, 1)
               for k in range(11, -1, -1)]
     multiples = []
+    shared_max = max((s["spend_gbp"] for s in series), default=0)  # one scale: the heights compare
     for r in sup["rows"][:6]:
         by_month = {s["month"]: s["spend_gbp"] for s in series if s["supplier_id"] == r["supplier_id"]}
         pts = [{"month": m, "spend_gbp": by_month.get(m, 0)} for m in months]
         multiples.append((r["supplier"], charts.lines(f"{r['supplier']}: monthly spend in {name['name']}", pts,
                                                       "month", ("spend_gbp",), ("Spend",), width=220, height=90,
-                                                      compact=True)))
+                                                      compact=True, scale_max=shared_max)))
     return render_template("analytics/category.html", name=name["name"], category_id=category_id,
                            tables=[sup, buyers], multiples=multiples, page=page, **ctx)
 
@@ -416,16 +391,22 @@ def refresh():
                     else url_for("analytics.overview"))
 
 
-@bp.route("/export/<key>.csv")
-@login_required
-def export_csv(key):
+def export_rows(key):
+    """What an export of a table holds: the page's parameters, every row (no paging), the
+    "data as of" stamp and the table's definition; 404 for a table that does not exist."""
     if key not in TABLES:
         abort(404)
     with db.as_user() as conn:
         p, _ = page_context(conn)
         rows, _ = run(conn, key, p)
         stamp = as_of(conn)
-    title, _, columns = TABLES[key]
+    return p, rows, stamp, TABLES[key]
+
+
+@bp.route("/export/<key>.csv")
+@login_required
+def export_csv(key):
+    p, rows, stamp, (title, _, columns) = export_rows(key)
     as_of_text = stamp["as_of"].astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ") if stamp else "never"
     header = [label for _, label, _ in columns] + ["Data as of"]
     body = ([r[name] for name, _, _ in columns] + [as_of_text] for r in rows)
@@ -440,13 +421,7 @@ def export_xlsx(key):
     from openpyxl import Workbook
 
     from .dashboards import xlsx_value
-    if key not in TABLES:
-        abort(404)
-    with db.as_user() as conn:
-        p, _ = page_context(conn)
-        rows, _ = run(conn, key, p)
-        stamp = as_of(conn)
-    title, _, columns = TABLES[key]
+    p, rows, stamp, (title, _, columns) = export_rows(key)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(key[:31])
     ws.append([title])
@@ -476,7 +451,7 @@ def analytics_url(endpoint, query, **changes):
 @bp.app_template_filter()
 def analytics_cell(v, kind):
     if v is None:
-        return "–"
+        return "new" if kind == INDEX else "–"
     if kind == MONEY:
         text = charts.short_money(abs(v)) if abs(v) >= 1_000_000 else f"£{abs(v):,.0f}"
         return f"−{text}" if v < 0 else text
@@ -490,6 +465,6 @@ def analytics_cell(v, kind):
         return "yes" if v else ""
     if kind == MONTH:
         return v.strftime("%b %Y")
-    if kind == INT:
+    if kind in (INT, INDEX):
         return f"{v:,}"
     return str(v)

@@ -68,13 +68,15 @@ def bars(title: str, rows, label_key: str, keys: tuple, names: tuple, width: int
 
 
 def lines(title: str, points, x_key: str, keys: tuple, names: tuple, width: int = 640, height: int = 220,
-          compact: bool = False) -> Markup:
-    """One line per key over the x values (e.g. monthly spend this year and last year)."""
+          compact: bool = False, scale_max=None) -> Markup:
+    """One line per key over the x values (e.g. monthly spend this year and last year).
+    scale_max: the top of the y axis (small multiples share one, so their heights compare);
+    a compact chart labels it in its top-left corner."""
     points = list(points)
-    left, right, top, bottom = (8, 8, 8, 18) if compact else (64, 16, 26, 34)
+    left, right, top, bottom = (8, 8, 18, 18) if compact else (64, 16, 26, 34)
     plot_w, plot_h = width - left - right, height - top - bottom
     vals = [_num(p[k]) for p in points for k in keys if p[k] is not None]
-    vmax = _nice_max(max(vals + [0]))
+    vmax = _nice_max(max(vals + [_num(scale_max or 0), 0]))
     n = max(len(points) - 1, 1)
     out = [f'<svg class="chart{" mini" if compact else ""}" viewBox="0 0 {width} {height}" role="img" '
            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" {FONT}><title>{escape(title)}</title>']
@@ -101,6 +103,8 @@ def lines(title: str, points, x_key: str, keys: tuple, names: tuple, width: int 
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{SERIES[s % 2]}" stroke-width="2"/>')
     if compact and points:
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{top}" y2="{top}" stroke="#e3e3e3"/>'
+                   f'<text x="{left}" y="{top - 5}" fill="#666">{escape(short_money(vmax))}</text>')
         out.append(f'<text x="{left}" y="{height - 4}">{escape(_xlabel(points[0][x_key]))}</text>'
                    f'<text x="{width - right}" y="{height - 4}" text-anchor="end">'
                    f'{escape(_xlabel(points[-1][x_key]))}</text>')
