@@ -361,6 +361,7 @@ OBJECTS = {
     "analytics.spend_team_month": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.spend_team_month",
     "analytics.supplier_share_leaders": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_share_leaders",
     "analytics.over_indexed_suppliers()": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.over_indexed_suppliers(%(month)s)",
+    "analytics.teams": "select count(*), 0 from analytics.teams",
 }
 # the owner's figure for a scope (team None: every team), from the materialised views and the
 # independent computation above
@@ -395,6 +396,11 @@ def test_scope_of_every_analytics_object_for_every_role(conn, obj, role):
     team = persona(conn, role)["team_id"] if scope == "team" else None
     if obj == "analytics.data_as_of":
         assert got[0] == 1
+        return
+    if obj == "analytics.teams":
+        every = conn.execute("select count(*) from app.teams").fetchone()[0]
+        assert every > 1, "positive control: there are other teams to hide"
+        assert got[0] == (every if scope == "all" else 1)
         return
     if obj == "analytics.supplier_share_leaders":
         # every team together: only for the roles that see every team

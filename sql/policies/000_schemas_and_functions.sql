@@ -71,7 +71,7 @@ grant execute on function app.import_sample(text, jsonb) to logistics, senior_bu
 --       directly would run with the caller's own rights anyway).
 
 -- spend analytics (issue 13): "refresh now"; it lets only directors refresh (TR040)
-grant execute on function app.refresh_analytics()
+grant execute on function app.refresh_analytics(), app.may_refresh_analytics()
   to staff;
 
 ------------------------------------------------------------------------------

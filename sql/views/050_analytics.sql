@@ -29,6 +29,12 @@ select t.id as team_id
     or ((select app.current_staff_role()) in ('buyer', 'senior_buyer') and t.id = (select app.current_team_id()));
 comment on view analytics_private.readable_teams is 'The teams whose analytics figures the caller may read: every team for finance, the sales lead and directors, their own for buyers and senior buyers, none for anyone else (the cost policy of app.sample_costs).';
 
+create view analytics.teams with (security_barrier) as
+select t.id, t.code, t.name
+  from app.teams t
+  join analytics_private.readable_teams r on r.team_id = t.id;
+comment on view analytics.teams is 'The teams whose figures the caller reads (every team, or their own): the team pick lists of the analytics pages and the budget form.';
+
 create view analytics.data_as_of with (security_barrier) as
 select r.started_at as as_of, r.finished_at, r.trigger,
        (select jsonb_object_agg(k, v) from jsonb_each(r.seconds) x(k, v)) as seconds
@@ -341,7 +347,7 @@ comment on view analytics.buyers_running_hot is 'Grain: season x buyer. Spend ag
 -- grants: the roles that read costs (the cost policy of app.sample_costs)
 ------------------------------------------------------------------------------
 grant usage on schema analytics to buyer, senior_buyer, sales_lead, finance, ops_director, md;
-grant select on analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
+grant select on analytics.teams, analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
   analytics.supplier_scorecard, analytics.spend_category_month, analytics.spend_team_month, analytics.spend_season,
   analytics.supplier_share_leaders,
   analytics.state_days, analytics.category_monthly, analytics.season_spend, analytics.budget_vs_actual,
