@@ -13,9 +13,10 @@ comment on policy all_staff_identified on app.realtime_events is 'Restrictive, f
 create policy select_with_sample on app.realtime_events for select
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance,
      ops_director, md, system_admin
-  using (exists (select 1 from app.samples s where s.id = sample_id)
-         and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id)));
-comment on policy select_with_sample on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs.';
+  using ((kind = 'supplier' and exists (select 1 from app.suppliers su where su.id = ref_id))
+         or (exists (select 1 from app.samples s where s.id = sample_id)
+             and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id))));
+comment on policy select_with_sample on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs; a supplier''s signal by whoever sees the supplier.';
 -- NOTE: insert/update/delete are not granted: rows come only from the deferred signal
 --       triggers (app_private.realtime_signal, a definer).
 grant select on app.realtime_events to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
