@@ -1,37 +1,37 @@
 -- V0018: issue 15's leftovers.
 --
--- 1. The near-duplicate lookup finds its candidates by trigram similarity with a bound
---    instead of "the 60 nearest titles" (sql/functions/075_repeat_mistakes.sql): the same
---    category through a GIN index on (category, title) - btree_gin lets the category and
---    the trigrams share one index, so a common title costs what its category holds - and
---    any category through the title's GiST index, rebuilt with a 128-byte signature
---    (the default 12 bytes made every bench title look alike to the index: 50 ms for the
---    five nearest at 1M, now a few ms for the similarity search).
+-- 1. The near-duplicate lookup (sql/functions/075_repeat_mistakes.sql) no longer scores
+--    "the 60 nearest titles of everything in flight": it walks the same category's titles
+--    nearest first through a GiST index on (category, title) - btree_gist lets the category
+--    and the trigrams share one index, so the walk stays inside the category and stops as
+--    soon as nothing further can beat the best five - and finds the rare match in another
+--    category by a similarity bound through the title's GiST index, rebuilt with a 1024-byte
+--    signature (the default 12 bytes made every bench title look alike to the index).
 -- 2. Realtime signals for suppliers (watchers follow a supplier live): a 'supplier' event
 --    has no sample and carries the supplier's id in ref_id.
 --
 -- The index builds lock writes to app.samples briefly: they cover only the samples in
--- flight (91k of 1M in the bench data: 5 s together on the loaded bench machine).
+-- flight (91k of 1M in the bench data: a few seconds each on the loaded bench machine).
 set local lock_timeout = '5s';
 set local statement_timeout = '10min';
 
-create extension if not exists btree_gin with schema extensions;
+create extension if not exists btree_gist with schema extensions;
 
 set local role tracker_owner;
 
 -- squawk-ignore require-concurrent-index-creation
 create index samples_similar_category_title_idx on app.samples
-  using gin (category_id, lower(title) extensions.gin_trgm_ops)
+  using gist (category_id, lower(title) extensions.gist_trgm_ops(siglen = 128))
   where state not in ('returned', 'cut-for-production');
-comment on index app.samples_similar_category_title_idx is 'Near-duplicates of the same category (app.similar_samples): samples in flight whose title shares enough trigrams, within one category.';
+comment on index app.samples_similar_category_title_idx is 'Near-duplicates of the same category (app.similar_samples): titles of samples in flight nearest first (<->) within one category.';
 
 -- a moment's exclusive lock (catalogue only), within the 5 s lock timeout
 -- squawk-ignore require-concurrent-index-deletion
 drop index app.samples_title_trgm_idx;
 -- squawk-ignore require-concurrent-index-creation
-create index samples_title_trgm_idx on app.samples using gist (lower(title) extensions.gist_trgm_ops(siglen = 128))
+create index samples_title_trgm_idx on app.samples using gist (lower(title) extensions.gist_trgm_ops(siglen = 1024))
   where state not in ('returned', 'cut-for-production');
-comment on index app.samples_title_trgm_idx is 'Near-duplicates of any category and likely duplicate pairs (% with a threshold): titles of samples in flight, with a 128-byte trigram signature.';
+comment on index app.samples_title_trgm_idx is 'Near-duplicates across categories and likely duplicate pairs (% with a threshold): titles of samples in flight, with a 1024-byte trigram signature (sparse enough for the upper levels of the tree to prune).';
 
 -- realtime: supplier signals. The new checks are NOT VALID and stay so: every existing row
 -- satisfies them (the constraints they replace were stricter), and validating would scan
