@@ -204,5 +204,6 @@ def test_the_upper_bound_is_never_below_the_score(conn, world):
                cardinality(app_private.colour_words(b.title)) > 0)) + 0.0001
              < (app_private.similarity_score(a.title, b.title, a.style_code, b.style_code, a.category_id, b.category_id,
                                              a.season_id, b.season_id, a.supplier_id, b.supplier_id)).score)
-        from (select * from t order by random() limit 120) a, (select * from t order by random() limit 120) b""").fetchone()
+        from (select * from t order by random() limit 120) a,
+             (select * from t order by random() limit 120) b""").fetchone()
     assert below == (14400, 0) or (below[0] > 1000 and below[1] == 0), below

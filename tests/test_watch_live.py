@@ -90,8 +90,8 @@ def test_a_watched_sample_reaches_the_watcher_only_while_they_may_see_it_and_nev
     start = buyer.cursor
     md_person = live.people.get("md")
     # 1. in flight: a comment and a costing change
-    live.act(md_person, "insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, 'Watch-live hem')",
-             (sid, md_person["id"]))
+    live.act(md_person, "insert into app.sample_comments (sample_id, author_id, body) "
+                        "values (%s, %s, 'Watch-live hem')", (sid, md_person["id"]))
     live.act("finance", "update app.sample_costs set po_number = 'PO-WATCH-LIVE-9' where sample_id = %s returning 1",
              (sid,))
     assert md.pump(5, until=lambda c: {"comment", "cost"} <= {e["kind"] for e in about(c, sample=sid)})

@@ -149,7 +149,8 @@ def test_the_next_mail_starts_where_the_last_ended_and_a_rerun_adds_nothing(worl
     r = mailer.drain(db_url(conn), smtp.settings)
     assert not r.retry and not r.failed
     # the next day: only what changed after the sent mail's window
-    assert one(conn, "select app_private.queue_watch_mail(%s)", (day + timedelta(days=1),)) == 0  # nothing new yet: no mail
+    # nothing new yet: no mail
+    assert one(conn, "select app_private.queue_watch_mail(%s)", (day + timedelta(days=1),)) == 0
     lc.call("designer", "select app.hand_back(%s, %s)", (ours, lc.location))
     conn.commit()
     # Wendy, Dan and Mo all watch it: one mail each, nothing overdue for the day after in this test
