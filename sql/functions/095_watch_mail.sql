@@ -60,6 +60,24 @@ as $$
     select su.id, su.name, su.on_hold_at, su.hold_reason, greatest(w.created_at, (select t from since)) as after
       from app.watches w join app.suppliers su on su.id = w.supplier_id
      where w.staff_id = p_staff_id and exists (select 1 from me)
+  ), window_start as (
+    select coalesce(min(after), '-infinity') as t from watched_suppliers
+  ), day_rejects as materialized (  -- the window's QC rejects by date (qc_inspections_reject_at_idx) ...
+    select i.inspected_at, i.reason, i.sample_id from app.qc_inspections i
+     where i.result = 'reject' and i.inspected_at > (select t from window_start) and i.inspected_at <= p_upto
+  ), recent_rejects as materialized (  -- ... then those of the watched suppliers
+    select r.inspected_at, r.reason, x.s as srow, r.sample_id, (x.s).supplier_id
+      from day_rejects r
+      cross join lateral (select s from app.samples s where s.id = r.sample_id offset 0) x  -- by key, row by row
+     where (x.s).supplier_id in (select id from watched_suppliers)
+  ), day_orders as materialized (  -- the window's requests and orders by action and date (sample_events_action_at_idx) ...
+    select e.at, e.action, e.actor_id, e.sample_id from app.sample_events e
+     where e.action in ('request', 'order') and e.at > (select t from window_start) and e.at <= p_upto
+  ), recent_orders as materialized (  -- ... then those of the watched suppliers
+    select o.at, o.action, o.actor_id, x.s as srow, o.sample_id, (x.s).title, (x.s).supplier_id
+      from day_orders o
+      cross join lateral (select s from app.samples s where s.id = o.sample_id offset 0) x  -- by key, row by row
+     where (x.s).supplier_id in (select id from watched_suppliers)
   ), supplier_changes as (
     select ws.id, x.at, x.what, x.who
       from watched_suppliers ws
@@ -71,21 +89,20 @@ as $$
          where h.supplier_id = ws.id and h.at > coalesce(ws.after, '-infinity') and h.at <= p_upto
         union all
         -- QC rejects: the reason is on the supplier's record; the sample only if visible
-        select i.inspected_at, format('QC reject%s: %s', case when app_private.can_see_sample(s, me.p)
-                                                              then format(' of sample %s', s.id) else '' end, i.reason),
+        select r.inspected_at, format('QC reject%s: %s', case when app_private.can_see_sample(r.srow, me.p)
+                                                              then format(' of sample %s', r.sample_id) else '' end,
+                                      r.reason),
                null
-          from app.qc_inspections i join app.samples s on s.id = i.sample_id cross join me
-         where s.supplier_id = ws.id and i.result = 'reject'
-           and i.inspected_at > coalesce(ws.after, '-infinity') and i.inspected_at <= p_upto
+          from recent_rejects r cross join me
+         where r.supplier_id = ws.id and r.inspected_at > coalesce(ws.after, '-infinity')
         union all
         -- new requests and orders from it that this person can see
-        select e.at, format('sample %s %s: %s', s.id, case e.action when 'request' then 'requested' else 'ordered' end,
-                            s.title), st.full_name
-          from app.sample_events e join app.samples s on s.id = e.sample_id cross join me
-          left join app.staff st on st.id = e.actor_id
-         where s.supplier_id = ws.id and e.action in ('request', 'order')
-           and e.at > coalesce(ws.after, '-infinity') and e.at <= p_upto
-           and app_private.can_see_sample(s, me.p)
+        select o.at, format('sample %s %s: %s', o.sample_id,
+                            case o.action when 'request' then 'requested' else 'ordered' end, o.title), st.full_name
+          from recent_orders o cross join me
+          left join app.staff st on st.id = o.actor_id
+         where o.supplier_id = ws.id and o.at > coalesce(ws.after, '-infinity')
+           and app_private.can_see_sample(o.srow, me.p)
       ) x
   ), supplier_items as (
     select ws.id, max(c.at) as latest, count(*) as n,

@@ -33,6 +33,11 @@ create index samples_title_trgm_idx on app.samples using gist (lower(title) exte
   where state not in ('returned', 'cut-for-production');
 comment on index app.samples_title_trgm_idx is 'Near-duplicates across categories and likely duplicate pairs (% with a threshold): titles of samples in flight, with a 1024-byte trigram signature (sparse enough for the upper levels of the tree to prune).';
 
+-- the Watching section of the daily mail (sql/functions/095_watch_mail.sql) reads a watched
+-- supplier's QC rejects of the last day: by date, not through every one of its samples
+-- squawk-ignore require-concurrent-index-creation
+create index qc_inspections_reject_at_idx on app.qc_inspections (inspected_at) where result = 'reject';
+
 -- realtime: supplier signals. The new checks are NOT VALID and stay so: every existing row
 -- satisfies them (the constraints they replace were stricter), and validating would scan
 -- the outbox while holding a lock that blocks its writers.
