@@ -57,6 +57,7 @@ comment on function app_private.garment_words(text) is 'The garment words in a t
 create or replace function app_private.similarity_score(
   p_title_a text, p_title_b text, p_style_a text, p_style_b text, p_category_a integer, p_category_b integer,
   p_season_a integer, p_season_b integer, p_supplier_a integer, p_supplier_b integer,
+  p_colours_b text[] default null, p_garments_b text[] default null,
   out score real, out reasons text[])
 language plpgsql immutable parallel safe
 set search_path = pg_catalog, extensions, pg_temp
@@ -66,9 +67,10 @@ declare
   v_style real := case when btrim(coalesce(p_style_a, '')) <> '' and btrim(coalesce(p_style_b, '')) <> ''
                        then similarity(lower(p_style_a), lower(p_style_b)) else 0 end;
   v_colours_a text[] := app_private.colour_words(p_title_a);
-  v_colours_b text[] := app_private.colour_words(p_title_b);
+  -- b's words may come precomputed (app.similar_samples scores many samples against one query)
+  v_colours_b text[] := coalesce(p_colours_b, app_private.colour_words(p_title_b));
   v_garments_a text[] := app_private.garment_words(p_title_a);
-  v_garments_b text[] := app_private.garment_words(p_title_b);
+  v_garments_b text[] := coalesce(p_garments_b, app_private.garment_words(p_title_b));
 begin
   score := greatest(v_title, v_style);
   reasons := '{}';
@@ -97,7 +99,7 @@ begin
   score := least(greatest(score, 0), 1);
 end
 $$;
-comment on function app_private.similarity_score(text, text, text, text, integer, integer, integer, integer, integer, integer) is 'How alike two samples are (0-1) and why: trigram similarity of title or style code, plus same category, season, supplier and colour; another category, colourway or garment counts against.';
+comment on function app_private.similarity_score(text, text, text, text, integer, integer, integer, integer, integer, integer, text[], text[]) is 'How alike two samples are (0-1) and why: trigram similarity of title or style code, plus same category, season, supplier and colour; another category, colourway or garment counts against.';
 
 create or replace function app_private.similar_threshold() returns real
 language sql immutable parallel safe
@@ -151,7 +153,9 @@ declare
   v_me app.staff;
   v_title text := lower(btrim(coalesce(p_title, '')));
   v_style text := lower(nullif(btrim(coalesce(p_style_code, '')), ''));
-  v_has_colour boolean := cardinality(app_private.colour_words(p_title)) > 0;
+  v_colours text[] := app_private.colour_words(p_title);     -- the query's words, once
+  v_garments text[] := app_private.garment_words(p_title);
+  v_has_colour boolean := cardinality(v_colours) > 0;
   v_bounds record := app_private.similar_bounds(p_season_id is not null, p_supplier_id is not null, v_has_colour);
   v_threshold real := app_private.similar_threshold();
   v_limit integer := least(greatest(coalesce(p_limit, 5), 1), 50);
@@ -214,7 +218,7 @@ begin
     select * into v_s from app.samples s where s.id = c.id;
     select * into v_sc from app_private.similarity_score(v_s.title, p_title, v_s.style_code, p_style_code,
                                                          v_s.category_id, p_category_id, v_s.season_id, p_season_id,
-                                                         v_s.supplier_id, p_supplier_id);
+                                                         v_s.supplier_id, p_supplier_id, v_colours, v_garments);
     if v_sc.score >= v_threshold then
       v_found := v_found || c.id; v_scores := v_scores || v_sc.score;
       v_reasons := v_reasons || array_to_string(v_sc.reasons, chr(31));
@@ -247,7 +251,7 @@ begin
       select * into v_s from app.samples s where s.id = c.id;
       select * into v_sc from app_private.similarity_score(v_s.title, p_title, v_s.style_code, p_style_code,
                                                            v_s.category_id, p_category_id, v_s.season_id,
-                                                           p_season_id, v_s.supplier_id, p_supplier_id);
+                                                           p_season_id, v_s.supplier_id, p_supplier_id, v_colours, v_garments);
       if v_sc.score >= v_threshold then
         v_found := v_found || c.id; v_scores := v_scores || v_sc.score;
         v_reasons := v_reasons || array_to_string(v_sc.reasons, chr(31));
