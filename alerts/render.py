@@ -1,7 +1,9 @@
 """One outbox row -> one EmailMessage (plain text + HTML, a PDF attached for digests).
 Templates: templates/alerts/<kind>.txt and <kind>.html."""
-from datetime import date
+import os
+from datetime import date, datetime
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -12,6 +14,18 @@ from .welcome import GUIDE, ROLE_NAMES
 ENV = Environment(loader=FileSystemLoader(str(pdf.TEMPLATES)), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 ENV.filters["d"] = pdf.ENV.filters["d"]
+
+
+def local_time(value: str) -> str:
+    """An ISO timestamp from a payload as people read it: '26 Nov 14:05' in $TZ (Europe/London)."""
+    try:
+        tz = ZoneInfo(os.environ.get("TZ") or "Europe/London")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("Europe/London")
+    return datetime.fromisoformat(value).astimezone(tz).strftime("%d %b %H:%M")
+
+
+ENV.filters["at"] = local_time
 
 
 def message_id(row: dict) -> str:

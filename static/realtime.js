@@ -13,8 +13,13 @@
   var cursor = parseInt(el.dataset.since || "0", 10);
   var backoff = 500, socket = null, stopped = false, lastHeard = 0, refreshTimer = null;
   var changedIds = new Set();
+  // what this person watches (ids only, read through their own policies): a change to one
+  // of them counts on the "Watching" link, and the Watching page re-reads itself
+  var ids = function (v) { return new Set((v || "").split(",").filter(Boolean).map(Number)); };
+  var watchSamples = ids(el.dataset.watchSamples), watchSuppliers = ids(el.dataset.watchSuppliers);
+  var watchedChanged = new Set();
   // what arrived (id, kind, sample), newest last: for people debugging and for the browser tests
-  var seen = window.trackerLive = { events: [], refreshes: 0 };
+  var seen = window.trackerLive = { events: [], refreshes: 0, watched: [] };
 
   function status(state, words) {
     el.dataset.state = state;
@@ -56,7 +61,13 @@
       if (ev.id > cursor) { cursor = ev.id; }
       if (scope === "dashboard" && ev.kind === "sample") { relevant = true; changedIds.add(ev.sample); }
       if (scope === "sample" && ev.sample === sampleId) { relevant = true; }
+      var key = scope === "sample" && ev.sample === sampleId ? null : watched(ev);  // on screen already
+      if (key) {
+        if (scope === "watching") { relevant = true; if (ev.sample) { changedIds.add(ev.sample); } }
+        else { watchedChanged.add(key); }
+      }
     });
+    if (watchedChanged.size) { badge(); }
     el.dataset.cursor = String(cursor);
     if (relevant) {
       clearTimeout(refreshTimer);
@@ -96,6 +107,35 @@
         document.dispatchEvent(new CustomEvent("live:updated"));
       })
       .catch(function () { /* the next event or reconnect tries again */ });
+  }
+
+  // "s:<sample>" or "u:<supplier>" when the event is about something this person watches:
+  // the sample itself, or the supplier (its own signal, or one of its samples)
+  function watched(ev) {
+    if (ev.sample && watchSamples.has(ev.sample)) { return "s:" + ev.sample; }
+    var data = ev.data || {};
+    if (ev.kind === "supplier" && watchSuppliers.has(data.id)) { return "u:" + data.id; }
+    if (data.supplier_id && watchSuppliers.has(data.supplier_id)) { return "u:" + data.supplier_id; }
+    return null;
+  }
+
+  function badge() {
+    var link = document.querySelector("a[data-watching-link]");
+    if (!link) { return; }
+    var b = link.querySelector(".watch-badge");
+    if (!b) {
+      b = document.createElement("span");
+      b.className = "watch-badge";
+      link.appendChild(b);
+    }
+    var n = watchedChanged.size;
+    b.textContent = String(n);
+    b.setAttribute("aria-label", n + (n === 1 ? " thing you watch has" : " things you watch have") + " changed");
+    link.title = b.getAttribute("aria-label");
+    seen.watched = Array.from(watchedChanged);
+    b.style.animation = "none";
+    void b.offsetWidth;  // restart its pop-in
+    b.style.animation = "";
   }
 
   function flash(node) {

@@ -149,3 +149,61 @@ def test_a_senior_buyer_of_neither_team_cannot_dismiss(conn, lc, world):
             lc.call(dict(zip(("id", "role", "team_id", "email"), sb)), "select app.dismiss_duplicate(%s, %s)",
                     (mine, world["ids"]["E2"]))
     assert err.value.sqlstate == "TR002"
+
+
+BRUTE_FORCE = """
+select s.id, sc.score from app.samples s
+ cross join lateral app_private.similarity_score(s.title, %(title)s, s.style_code, %(style)s, s.category_id, %(cat)s,
+                                                 s.season_id, %(season)s, s.supplier_id, %(supplier)s) sc
+ where s.state not in ('returned', 'cut-for-production') and s.id = any(%(visible)s)
+   and sc.score >= app_private.similar_threshold()
+ order by sc.score desc, s.id desc limit %(limit)s"""
+
+
+@pytest.mark.parametrize("who", ["buyer", "designer"])
+def test_the_indexed_lookup_finds_exactly_what_scoring_everything_in_flight_finds(conn, lc, world, who):
+    """The candidate bounds (app_private.similar_bounds) and the early stop lose nothing: for
+    every query of the fixture, with and without a category or a style code, the lookup equals
+    scoring every sample in flight the person can see (read through their own policies)."""
+    person = lc.people.get(who)
+    act_as(conn, person)  # what the person may see, read through their own policies
+    visible = [r[0] for r in conn.execute("select id from app.samples").fetchall()]
+    act_as(conn, None)
+    compared = across = 0
+    for q in FIXTURE["queries"] + FIXTURE["heldout"]:
+        cat = world["cats"][q["category"]]
+        other = world["cats"]["Outerwear" if q["category"] != "Outerwear" else "Dresses"]
+        for title, style, category, supplier in ((q["title"], q.get("style"), cat, lc.supplier),
+                                                 (q["title"], None, None, None),
+                                                 (q["title"], None, other, lc.supplier),  # found across categories
+                                                 (q["title"][:12], "WD-100", cat, None)):
+            for limit in (50, 2):  # all of them, and the best two (where the early stop cuts in)
+                got = [(r[0], r[9]) for r in similar(conn, lc, who, title, category, world["season"], style, supplier,
+                                                     limit=limit)]
+                want = [tuple(r) for r in conn.execute(BRUTE_FORCE, {"title": title, "style": style, "cat": category,
+                                                                     "season": world["season"], "supplier": supplier,
+                                                                     "visible": visible, "limit": limit}).fetchall()]
+                assert got == want, (who, title, style, category, limit)
+                compared += len(want)
+                across += len(want) if category == other else 0
+    assert compared > 20 and across > 0  # the comparison is over real matches, some across categories
+
+
+def test_the_upper_bound_is_never_below_the_score(conn, world):
+    """similar_upper_bound is what lets the lookup stop early: over every pair of the fixture's
+    titles and the demo's samples in flight, in every category relation, it is >= the score
+    (a score is clipped at 0; a bound may be negative)."""
+    below = conn.execute("""
+      with t as (select title, style_code, category_id, season_id, supplier_id from app.samples
+                  where state not in ('returned', 'cut-for-production'))
+      select count(*), count(*) filter (where greatest(0, app_private.similar_upper_bound(
+               extensions.similarity(lower(a.title), lower(b.title)),
+               case when btrim(coalesce(a.style_code, '')) <> '' and btrim(coalesce(b.style_code, '')) <> ''
+                    then extensions.similarity(lower(a.style_code), lower(b.style_code)) else 0 end,
+               a.category_id = b.category_id, a.season_id = b.season_id, a.supplier_id = b.supplier_id,
+               cardinality(app_private.colour_words(b.title)) > 0)) + 0.0001
+             < (app_private.similarity_score(a.title, b.title, a.style_code, b.style_code, a.category_id, b.category_id,
+                                             a.season_id, b.season_id, a.supplier_id, b.supplier_id)).score)
+        from (select * from t order by random() limit 120) a,
+             (select * from t order by random() limit 120) b""").fetchone()
+    assert below == (14400, 0) or (below[0] > 1000 and below[1] == 0), below

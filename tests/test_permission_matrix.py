@@ -55,8 +55,9 @@ def scope_sql(table: str, scope: str, role: str) -> str:
         sample_scope = expand(TABLES["app.samples"]["select"])[role]
         costs = expand(TABLES["app.sample_costs"]["select"]).get(role)
         cost_sql = {"all": "true", "own_team": SAMPLE_SCOPES["own_team"]}.get(costs, "false")
-        return (f"t.sample_id in (select s.id from app.samples s where ({SAMPLE_SCOPES[sample_scope]}) "
-                f"and (t.kind <> 'cost' or {cost_sql}))")
+        # a supplier's signal (no sample) goes to everyone: every role reads every supplier
+        return (f"t.kind = 'supplier' or t.sample_id in (select s.id from app.samples s "
+                f"where ({SAMPLE_SCOPES[sample_scope]}) and (t.kind <> 'cost' or {cost_sql}))")
     if table == "app.sample_comments" and scope == "own_recent":
         return ("t.author_id = (select id from app.staff where email = '" + role + "@example.com') "
                 "and not t.is_qc_rejection and t.created_at > now() - interval '15 minutes'")

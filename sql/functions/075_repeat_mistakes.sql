@@ -21,14 +21,26 @@ set local role tracker_owner;
 ------------------------------------------------------------------------------
 -- Similarity
 ------------------------------------------------------------------------------
+create or replace function app_private.colour_list() returns text[]
+language sql immutable parallel safe
+as $$
+  select '{black,white,ivory,cream,ecru,beige,camel,tan,brown,chocolate,grey,gray,charcoal,silver,gold,navy,blue,cobalt,teal,green,olive,khaki,sage,mint,yellow,mustard,orange,rust,red,burgundy,wine,pink,blush,fuchsia,purple,lilac,lavender,plum,coral,stone,taupe,denim,indigo}'::text[]
+$$;
+comment on function app_private.colour_list() is 'The colour words the near-duplicate score knows.';
+
+create or replace function app_private.garment_list() returns text[]
+language sql immutable parallel safe
+as $$
+  -- normalised: hyphens joined, a plural's s dropped ("dress" is "dres")
+  select '{dres,skirt,shirt,tshirt,tee,top,blouse,jacket,blazer,coat,overcoat,trench,parka,gilet,jumper,sweater,cardigan,vest,hoodie,jean,trouser,chino,short,legging,jumpsuit,suit,boot,loafer,trainer,sneaker,sandal,heel,mule,pump,bag,tote,weekender,crossbody,clutch,backpack,belt,scarf,hat,cap,glove,earring,ring,necklace,bracelet,pendant,swatch}'::text[]
+$$;
+comment on function app_private.garment_list() is 'The garment words the near-duplicate score knows, normalised (hyphens joined, a final s dropped).';
+
 create or replace function app_private.colour_words(p_text text) returns text[]
 language sql immutable parallel safe
 as $$
   select coalesce(array_agg(distinct w order by w), '{}') from regexp_split_to_table(lower(coalesce(p_text, '')), '[^a-z]+') w
-   where w in ('black', 'white', 'ivory', 'cream', 'ecru', 'beige', 'camel', 'tan', 'brown', 'chocolate', 'grey',
-               'gray', 'charcoal', 'silver', 'gold', 'navy', 'blue', 'cobalt', 'teal', 'green', 'olive', 'khaki',
-               'sage', 'mint', 'yellow', 'mustard', 'orange', 'rust', 'red', 'burgundy', 'wine', 'pink', 'blush',
-               'fuchsia', 'purple', 'lilac', 'lavender', 'plum', 'coral', 'stone', 'taupe', 'denim', 'indigo')
+   where w = any(app_private.colour_list())
 $$;
 comment on function app_private.colour_words(text) is 'The colour words in a title (a "red dress" and a "navy dress" are different colourways, not duplicates).';
 
@@ -38,18 +50,14 @@ as $$
   -- hyphens joined ("over-coat" = "overcoat"), a plural's s dropped ("earrings" = "earring")
   select coalesce(array_agg(distinct regexp_replace(w, 's$', '') order by regexp_replace(w, 's$', '')), '{}')
     from regexp_split_to_table(replace(lower(coalesce(p_text, '')), '-', ''), '[^a-z]+') w
-   where regexp_replace(w, 's$', '') in (
-     'dres', 'skirt', 'shirt', 'tshirt', 'tee', 'top', 'blouse', 'jacket', 'blazer', 'coat', 'overcoat', 'trench',
-     'parka', 'gilet', 'jumper', 'sweater', 'cardigan', 'vest', 'hoodie', 'jean', 'trouser', 'chino', 'short',
-     'legging', 'jumpsuit', 'suit', 'boot', 'loafer', 'trainer', 'sneaker', 'sandal', 'heel', 'mule', 'pump', 'bag',
-     'tote', 'weekender', 'crossbody', 'clutch', 'backpack', 'belt', 'scarf', 'hat', 'cap', 'glove', 'earring',
-     'ring', 'necklace', 'bracelet', 'pendant', 'swatch')
+   where regexp_replace(w, 's$', '') = any(app_private.garment_list())
 $$;
 comment on function app_private.garment_words(text) is 'The garment words in a title, normalised (a "cable knit scarf" is not a "cable knit jumper").';
 
 create or replace function app_private.similarity_score(
   p_title_a text, p_title_b text, p_style_a text, p_style_b text, p_category_a integer, p_category_b integer,
   p_season_a integer, p_season_b integer, p_supplier_a integer, p_supplier_b integer,
+  p_colours_b text[] default null, p_garments_b text[] default null,
   out score real, out reasons text[])
 language plpgsql immutable parallel safe
 set search_path = pg_catalog, extensions, pg_temp
@@ -59,9 +67,10 @@ declare
   v_style real := case when btrim(coalesce(p_style_a, '')) <> '' and btrim(coalesce(p_style_b, '')) <> ''
                        then similarity(lower(p_style_a), lower(p_style_b)) else 0 end;
   v_colours_a text[] := app_private.colour_words(p_title_a);
-  v_colours_b text[] := app_private.colour_words(p_title_b);
+  -- b's words may come precomputed (app.similar_samples scores many samples against one query)
+  v_colours_b text[] := coalesce(p_colours_b, app_private.colour_words(p_title_b));
   v_garments_a text[] := app_private.garment_words(p_title_a);
-  v_garments_b text[] := app_private.garment_words(p_title_b);
+  v_garments_b text[] := coalesce(p_garments_b, app_private.garment_words(p_title_b));
 begin
   score := greatest(v_title, v_style);
   reasons := '{}';
@@ -90,12 +99,46 @@ begin
   score := least(greatest(score, 0), 1);
 end
 $$;
-comment on function app_private.similarity_score(text, text, text, text, integer, integer, integer, integer, integer, integer) is 'How alike two samples are (0-1) and why: trigram similarity of title or style code, plus same category, season, supplier and colour; another category, colourway or garment counts against.';
+comment on function app_private.similarity_score(text, text, text, text, integer, integer, integer, integer, integer, integer, text[], text[]) is 'How alike two samples are (0-1) and why: trigram similarity of title or style code, plus same category, season, supplier and colour; another category, colourway or garment counts against.';
 
 create or replace function app_private.similar_threshold() returns real
 language sql immutable parallel safe
 as $$ select 0.6::real $$;
 comment on function app_private.similar_threshold() is 'The score from which two samples are shown as possible duplicates (tuned on tests/test_duplicates.py''s labelled fixture).';
+
+-- The trigram similarity a candidate needs before its score can reach the threshold,
+-- read off app_private.similarity_score's weights: the most a candidate can add to
+-- max(title, style) is +0.1 for the same category, and +0.05 each for the same season,
+-- the same supplier and the same colour - only when the query names a season, a
+-- supplier or a colour at all; another category costs 0.3. So a sample of the same
+-- category needs at least threshold - 0.1 - those, any other (or when no category is
+-- given) threshold + 0.3 - those. tests/test_duplicates.py proves the lookup equal to
+-- scoring every sample in flight.
+create or replace function app_private.similar_bounds(p_season boolean, p_supplier boolean, p_colour boolean,
+                                                      out same_category real, out other_category real)
+language sql immutable parallel safe
+as $$
+  -- less a thousandth, so float rounding at the bound never drops a sample that scores exactly the threshold
+  select (app_private.similar_threshold() - 0.1 - b - 0.001)::real, (app_private.similar_threshold() + 0.3 - b - 0.001)::real
+    from (select 0.05 * (p_season::int + p_supplier::int + p_colour::int) as b) x
+$$;
+comment on function app_private.similar_bounds(boolean, boolean, boolean) is 'The least trigram similarity (title or style code) with which a sample of the same category, and of another category, can still score app_private.similar_threshold(), given whether the query names a season, a supplier and a colour: the candidate filters of app.similar_samples.';
+
+create or replace function app_private.similar_upper_bound(
+  p_title_similarity real, p_style_similarity real, p_same_category boolean, p_same_season boolean,
+  p_same_supplier boolean, p_query_has_colour boolean)
+returns float8
+language sql immutable parallel safe
+as $$
+  -- app_private.similarity_score without its penalties, with the colour bonus whenever
+  -- the query names a colour: never below the score (tests/test_duplicates.py checks)
+  select greatest(p_title_similarity, p_style_similarity)::float8
+         + case when p_same_category then 0.1 else -0.3 end
+         + case when p_same_season then 0.05 else 0 end
+         + case when p_same_supplier then 0.05 else 0 end
+         + case when p_query_has_colour then 0.05 else 0 end
+$$;
+comment on function app_private.similar_upper_bound(real, real, boolean, boolean, boolean, boolean) is 'The most a candidate can score (app_private.similarity_score before its penalties): app.similar_samples scores candidates exactly in this order and stops when no bound left beats the best few.';
 
 create or replace function app.similar_samples(
   p_title text, p_category_id integer default null, p_season_id integer default null,
@@ -110,6 +153,24 @@ declare
   v_me app.staff;
   v_title text := lower(btrim(coalesce(p_title, '')));
   v_style text := lower(nullif(btrim(coalesce(p_style_code, '')), ''));
+  v_colours text[] := app_private.colour_words(p_title);     -- the query's words, once
+  v_garments text[] := app_private.garment_words(p_title);
+  v_has_colour boolean := cardinality(v_colours) > 0;
+  v_bounds record := app_private.similar_bounds(p_season_id is not null, p_supplier_id is not null, v_has_colour);
+  v_threshold real := app_private.similar_threshold();
+  v_limit integer := least(greatest(coalesce(p_limit, 5), 1), 50);
+  v_saved text := coalesce(nullif(current_setting('pg_trgm.similarity_threshold', true), ''), '0.3');
+  v_ids bigint[] := '{}';     -- candidates found by bound: ids and score bounds
+  v_ubs float8[] := '{}';
+  v_found bigint[] := '{}';   -- scored at or above the threshold: ids, scores, reasons
+  v_scores real[] := '{}';
+  v_reasons text[] := '{}';
+  v_kth real;                 -- the v_limit-th best so far (score desc, id desc): a candidate
+  v_kth_id bigint;            -- must beat it (or tie it with a higher number) to matter
+  v_scan text[];
+  c record;
+  v_s app.samples;
+  v_sc record;
 begin
   select * into v_me from app.staff s where s.id = app.current_staff_id();
   if v_me.id is null or (length(v_title) < 4 and v_style is null) then
@@ -118,36 +179,100 @@ begin
   if length(v_title) > 200 or length(v_style) > 40 then
     raise exception using errcode = 'TR005', message = 'a title can be at most 200 characters and a style code 40';
   end if;
+  -- 1. candidates found by bound (similar_bounds), through pg_trgm's % with a threshold set
+  --    for this function only (restored below): style codes alike enough for the same
+  --    category or any other, and titles alike enough for another category (the title's
+  --    GiST index). Each comes with the most it can score (similar_upper_bound).
+  if v_style is not null then
+    perform set_config('pg_trgm.similarity_threshold', v_bounds.same_category::text, true);
+    for c in
+      select s.id, app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
+               similarity(lower(s.style_code), lower(p_style_code)),
+               s.category_id = p_category_id, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
+        from app.samples s
+       where lower(s.style_code) % v_style and s.style_code is not null
+         and s.state not in ('returned', 'cut-for-production')
+         and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+    loop
+      v_ids := v_ids || c.id; v_ubs := v_ubs || c.ub;
+    end loop;
+  end if;
+  perform set_config('pg_trgm.similarity_threshold', v_bounds.other_category::text, true);
+  for c in
+    select s.id, app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
+               case when v_style is not null and btrim(coalesce(s.style_code, '')) <> '' then similarity(lower(s.style_code), lower(p_style_code)) else 0 end,
+               s.category_id = p_category_id, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
+      from app.samples s
+     where lower(s.title) % v_title and s.id <> all(v_ids)
+       and s.state not in ('returned', 'cut-for-production')
+       and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+  loop
+    v_ids := v_ids || c.id; v_ubs := v_ubs || c.ub;
+  end loop;
+  perform set_config('pg_trgm.similarity_threshold', v_saved, true);
+  -- 2. those scored exactly, highest bound first, while a bound can still matter
+  for c in select u.id, u.ub from unnest(v_ids, v_ubs) u(id, ub) order by u.ub desc, u.id desc
+  loop
+    exit when c.ub < greatest(v_threshold, v_kth) - 1e-5;  -- (1e-5: float rounding, far below any real difference)
+    continue when c.ub <= v_kth + 1e-5 and c.id < v_kth_id;
+    select * into v_s from app.samples s where s.id = c.id;
+    select * into v_sc from app_private.similarity_score(v_s.title, p_title, v_s.style_code, p_style_code,
+                                                         v_s.category_id, p_category_id, v_s.season_id, p_season_id,
+                                                         v_s.supplier_id, p_supplier_id, v_colours, v_garments);
+    if v_sc.score >= v_threshold then
+      v_found := v_found || c.id; v_scores := v_scores || v_sc.score;
+      v_reasons := v_reasons || array_to_string(v_sc.reasons, chr(31));
+      select x.score, x.id into v_kth, v_kth_id from unnest(v_scores, v_found) x(score, id)
+       order by x.score desc, x.id desc offset v_limit - 1 limit 1;
+    end if;
+  end loop;
+  -- 3. the same category: titles nearest first (the GiST index on category and title),
+  --    until even the nearest left could not beat the best so far with every bonus
+  if p_category_id is not null then
+    -- the walk is cheap only as an index scan in distance order: without a LIMIT the
+    -- planner would rather sort the whole category, so bitmap and sequential scans are
+    -- off for this one query (restored right after)
+    v_scan := array[current_setting('enable_bitmapscan'), current_setting('enable_seqscan')];
+    perform set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true);
+    for c in
+      select s.id, similarity(lower(s.title), lower(p_title)) as t,
+             app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
+               case when v_style is not null and btrim(coalesce(s.style_code, '')) <> '' then similarity(lower(s.style_code), lower(p_style_code)) else 0 end,
+               true, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
+        from app.samples s
+       where s.category_id = p_category_id and s.state not in ('returned', 'cut-for-production')
+         and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+       order by lower(s.title) <-> v_title
+    loop
+      -- a title further down is no more alike; a style code alike enough was found in 1.
+      exit when c.t < greatest(v_threshold, v_kth) - (v_threshold - v_bounds.same_category) - 1e-5;
+      continue when c.ub < greatest(v_threshold, v_kth) - 1e-5 or (c.ub <= v_kth + 1e-5 and c.id < v_kth_id)
+                    or c.id = any(v_ids);
+      select * into v_s from app.samples s where s.id = c.id;
+      select * into v_sc from app_private.similarity_score(v_s.title, p_title, v_s.style_code, p_style_code,
+                                                           v_s.category_id, p_category_id, v_s.season_id,
+                                                           p_season_id, v_s.supplier_id, p_supplier_id, v_colours, v_garments);
+      if v_sc.score >= v_threshold then
+        v_found := v_found || c.id; v_scores := v_scores || v_sc.score;
+        v_reasons := v_reasons || array_to_string(v_sc.reasons, chr(31));
+        select x.score, x.id into v_kth, v_kth_id from unnest(v_scores, v_found) x(score, id)
+         order by x.score desc, x.id desc offset v_limit - 1 limit 1;
+      end if;
+    end loop;
+    perform set_config('enable_bitmapscan', v_scan[1], true), set_config('enable_seqscan', v_scan[2], true);
+  end if;
   return query
-  -- the nearest titles and style codes first (GiST <->), then scored; a person who sees
-  -- only part of what is in flight gets the visible ones among the nearest 60
-  with candidates as (
-    (select s.* from app.samples s
-      where s.state not in ('returned', 'cut-for-production')
-      order by lower(s.title) <-> v_title limit 60)
-    union
-    (select s.* from app.samples s
-      where v_style is not null and s.style_code is not null and s.state not in ('returned', 'cut-for-production')
-      order by lower(s.style_code) <-> v_style limit 20)
-  ), scored as (
-    select c.*, (app_private.similarity_score(c.title, p_title, c.style_code, p_style_code, c.category_id,
-                                              p_category_id, c.season_id, p_season_id, c.supplier_id,
-                                              p_supplier_id)).*
-      from candidates c
-     where (p_exclude_sample is null or c.id <> p_exclude_sample)
-       and app_private.can_see_sample(c::app.samples, v_me)
-  )
-  select sc.id, sc.title, sc.style_code, sc.state, t.code, rb.full_name, cat.name, se.code, su.name,
-         sc.score, sc.reasons
-    from scored sc
-    join app.teams t on t.id = sc.team_id
-    join app.staff rb on rb.id = sc.requested_by
-    join app.categories cat on cat.id = sc.category_id
-    join app.seasons se on se.id = sc.season_id
-    left join app.suppliers su on su.id = sc.supplier_id
-   where sc.score >= app_private.similar_threshold()
-   order by sc.score desc, sc.id desc
-   limit least(greatest(coalesce(p_limit, 5), 1), 50);
+  select s.id, s.title, s.style_code, s.state, t.code, rb.full_name, cat.name, se.code, su.name,
+         f.score, string_to_array(f.reasons, chr(31))
+    from unnest(v_found, v_scores, v_reasons) f(id, score, reasons)
+    join app.samples s on s.id = f.id
+    join app.teams t on t.id = s.team_id
+    join app.staff rb on rb.id = s.requested_by
+    join app.categories cat on cat.id = s.category_id
+    join app.seasons se on se.id = s.season_id
+    left join app.suppliers su on su.id = s.supplier_id
+   order by f.score desc, s.id desc
+   limit v_limit;
 end
 $$;
 comment on function app.similar_samples(text, integer, integer, integer, text, bigint, integer) is 'Possible duplicates in flight, across every team, of what is being requested or ordered: number, title, style, state, team, buyer, category, season, supplier, score and reasons, best first; only samples the caller can see and never a cost.';

@@ -26,6 +26,8 @@ declare
 begin
   if tg_table_name = 'samples' then
     v_sample := (v_row ->> 'id')::bigint;
+  elsif tg_table_name = 'suppliers' then
+    v_ref := (v_row ->> 'id')::bigint;  -- a supplier signal has no sample (its watchers follow it live)
   else
     v_sample := (v_row ->> 'sample_id')::bigint;
   end if;
@@ -52,7 +54,7 @@ declare
 begin
   for t in select * from (values ('samples', 'sample'), ('sample_events', 'sample'), ('sample_costs', 'cost'),
                                  ('sample_comments', 'comment'), ('sample_photos', 'photo'),
-                                 ('qc_inspections', 'inspection')) v(tab, kind)
+                                 ('qc_inspections', 'inspection'), ('suppliers', 'supplier')) v(tab, kind)
   loop
     execute format('drop trigger if exists after_change_realtime_signal on app.%I', t.tab);
     execute format('create constraint trigger after_change_realtime_signal after insert or update on app.%I

@@ -137,10 +137,11 @@ begin
    group by o.staff_id, p.email, p.full_name
   on conflict (dedupe_key) do nothing;
   get diagnostics v_rows = row_count;
-  return v_rows;
+  -- the Watching section (sql/functions/095_watch_mail.sql): into these mails, or a mail of its own
+  return v_rows + app_private.queue_watch_mail(p_day);
 end
 $$;
-comment on function app_private.queue_overdue_mail(date, integer) is 'The morning job (pg_cron tracker-alerts-morning): queues one overdue mail per person for p_day listing their p_max_lines most overdue samples (and the total); re-running the same day queues nothing new. Returns the rows queued.';
+comment on function app_private.queue_overdue_mail(date, integer) is 'The morning job (pg_cron tracker-alerts-morning): queues one overdue mail per person for p_day listing their p_max_lines most overdue samples (and the total), with the Watching section (app_private.queue_watch_mail); re-running the same day queues nothing new. Returns the rows queued.';
 
 create or replace function app_private.queue_digests(p_day date) returns integer
 language plpgsql volatile

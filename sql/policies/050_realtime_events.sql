@@ -11,9 +11,10 @@ create policy all_staff_identified on app.realtime_events as restrictive for all
 comment on policy all_staff_identified on app.realtime_events is 'Restrictive, for every command: only an active staff member resolved from the session reads or writes any row (a deactivated or re-roled login gets nothing, whatever role it holds).';
 create policy select_everyone_visible_signal on app.realtime_events for select
   to staff
-  using (exists (select 1 from app.samples s where s.id = sample_id)
-         and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id)));
-comment on policy select_everyone_visible_signal on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs.';
+  using ((kind = 'supplier' and exists (select 1 from app.suppliers su where su.id = ref_id))
+         or (exists (select 1 from app.samples s where s.id = sample_id)
+             and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id))));
+comment on policy select_everyone_visible_signal on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs; a supplier''s signal by whoever sees the supplier.';
 -- NOTE: insert/update/delete are not granted: rows come only from the deferred signal
 --       triggers (app_private.realtime_signal, a definer).
 grant select on app.realtime_events to staff;

@@ -20,6 +20,7 @@ select e.id, e.kind, e.sample_id, e.at, d.data
                  'team_id', s.team_id, 'holder_id', s.holder_id, 'location_id', s.location_id,
                  'factory_id', s.factory_id, 'on_loan', s.on_loan, 'expected_on', s.expected_on,
                  'return_due_on', s.return_due_on, 'qc_rejected', s.qc_rejected, 'version', s.version,
+                 'supplier_id', s.supplier_id,
                  'total_gbp', (select k.total_gbp from app.sample_costs k where k.sample_id = s.id),
                  'last_event', (select jsonb_build_object('action', ev.action, 'from', ev.from_state,
                                                           'to', ev.to_state, 'at', ev.at)
@@ -41,8 +42,15 @@ select e.id, e.kind, e.sample_id, e.at, d.data
           from app.sample_photos p where p.id = e.ref_id and p.sample_id = e.sample_id)
       when 'inspection' then (
         select jsonb_build_object('id', i.id, 'result', i.result, 'reason', i.reason,
-                                  'inspected_at', i.inspected_at)
+                                  'inspected_at', i.inspected_at,
+                                  'supplier_id', (select s.supplier_id from app.samples s where s.id = e.sample_id))
           from app.qc_inspections i where i.id = e.ref_id and i.sample_id = e.sample_id)
+      when 'supplier' then (
+        -- what the supplier page shows of a supplier (its contacts are in their own table)
+        select jsonb_build_object('id', su.id, 'name', su.name, 'active', su.active,
+                                  'on_hold', su.on_hold_at is not null, 'on_hold_at', su.on_hold_at,
+                                  'hold_reason', su.hold_reason)
+          from app.suppliers su where su.id = e.ref_id)
     end as data) d
  where d.data is not null;
 comment on view app.realtime_messages is 'One realtime event as the reader may see it: id, kind, sample and the thing''s current visible fields as JSON; no row when the reader may not see it.';

@@ -1,10 +1,16 @@
 """Watching: anyone follows a sample or a supplier; their Watching page lists the
 samples' latest changes and the suppliers' samples, through RLS (a watched sample the
-person can no longer see simply drops out)."""
-import psycopg
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+person can no longer see simply drops out).
 
-from . import db
+Live: every page with a realtime socket carries the ids of what the person watches
+(`live_watches()`, read through their own policies); static/realtime.js counts the
+changes to those on the "Watching" link and re-reads this page when one changes. The
+socket only ever carries what the person may SELECT (tracker/web/realtime.py), so this
+filter in the browser reveals nothing: a hidden sample's change never reaches it."""
+import psycopg
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from . import db, realtime
 from .auth import login_required
 from .lists import csv_lines
 from .samples import friendly
@@ -17,16 +23,22 @@ SAMPLES_SQL = ("select s.id, s.title, s.display_state, s.team_code, s.holder_nam
                "where sample_id = s.id order by at desc, id desc limit 1) e on true "
                "left join app.staff st on st.id = e.actor_id "
                "where w.staff_id = app.current_staff_id() order by e.at desc nulls last, s.id desc")
-SUPPLIERS_SQL = ("select su.id, su.name, su.on_hold_at, "
+SUPPLIERS_SQL = ("select su.id, su.name, su.on_hold_at, su.hold_reason, "
                  "(select count(*) from app.samples s where s.supplier_id = su.id "
                  " and s.state not in ('returned', 'cut-for-production')) as in_flight "
                  "from app.watches w join app.suppliers su on su.id = w.supplier_id "
                  "where w.staff_id = app.current_staff_id() order by su.name")
+# the watched samples the person can still see (RLS on app.samples), and every watched supplier
+WATCHES_SQL = ("select coalesce(array_agg(w.sample_id) filter (where w.sample_id is not null), '{}') as samples, "
+               "coalesce(array_agg(w.supplier_id) filter (where w.supplier_id is not null), '{}') as suppliers "
+               "from app.watches w where w.staff_id = app.current_staff_id() "
+               "and (w.sample_id is null or exists (select 1 from app.samples s where s.id = w.sample_id))")
 
 
 @bp.route("/")
 @login_required
 def index():
+    g.live_since = realtime.page_cursor()  # before the content: the page's socket resumes from here
     with db.as_user() as conn:
         samples = conn.execute(SAMPLES_SQL).fetchall()
         suppliers = conn.execute(SUPPLIERS_SQL).fetchall()
@@ -75,3 +87,14 @@ def toggle():
     if sample:
         return redirect(url_for("samples.detail", sample_id=target), code=303)
     return redirect(url_for("suppliers.page", supplier_id=target), code=303)
+
+
+@bp.app_context_processor
+def watches_for_live_pages():
+    """`live_watches()` for base.html: the ids the person watches, only on pages with a socket."""
+    def live_watches():
+        if g.get("user") is None:
+            return {"samples": [], "suppliers": []}
+        with db.as_user() as conn:
+            return conn.execute(WATCHES_SQL).fetchone()
+    return {"live_watches": live_watches}
