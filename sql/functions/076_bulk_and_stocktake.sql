@@ -121,9 +121,11 @@ begin
   if not exists (select 1 from app.locations where id = p_location_id) then
     raise exception using errcode = 'TR005', message = format('location %s does not exist', p_location_id);
   end if;
-  insert into app.stocktakes (location_id, started_by, started_at, expected)
-  values (p_location_id, v_me.id, app.clock(),
-          array(select id from app.samples where location_id = p_location_id and state = 'received' order by id))
+  -- what the records say is there, and each sample's version now (app.missing_samples: changed since?)
+  insert into app.stocktakes (location_id, started_by, started_at, expected, expected_versions)
+  select p_location_id, v_me.id, app.clock(), coalesce(array_agg(s.id order by s.id), '{}'),
+         coalesce(array_agg(s.version order by s.id), '{}')
+    from app.samples s where s.location_id = p_location_id and s.state = 'received'
   returning id into v_id;
   return v_id;
 end

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from . import db
 from .auth import login_required
-from .lists import csv_lines
+from .lists import PAGE_SIZE, csv_lines, page_arg
 from .samples import friendly
 
 bp = Blueprint("room", __name__)
@@ -183,3 +183,39 @@ def stocktake_csv(stocktake_id):
     code = re.sub(r"[^A-Za-z0-9._-]+", "_", take["code"])[:40]
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="stocktake-{code}-{stocktake_id}.csv"'})
+
+
+# ---------------------------------------------------------------- missing at a stocktake
+MISSING_COLUMNS = ["sample_id", "title", "display_state", "location_code", "stocktake_id", "closed_at", "counted_by",
+                   "holder", "last_action", "last_at", "days_missing"]
+MISSING_LABELS = ["No.", "Title", "State", "Expected at", "Count", "Count closed", "Counted by", "Last holder",
+                  "Last change", "When", "Days missing"]
+
+
+@bp.route("/stocktake/missing")
+@login_required
+def missing():
+    """Every sample a closed count missed, until accounted for (app.missing_samples: the
+    directors' dashboard shows the newest ten and links here); paginated, CSV."""
+    page = page_arg(request.args)
+    with db.as_user() as conn:
+        try:
+            rows = conn.execute("select *, count(*) over () as total from app.missing_samples "
+                                "order by closed_at desc, sample_id limit %s offset %s",
+                                (PAGE_SIZE, (page - 1) * PAGE_SIZE)).fetchall()
+        except psycopg.errors.InsufficientPrivilege:
+            abort(403, "Only logistics and directors count stock.")
+    total = rows[0]["total"] if rows else 0
+    return render_template("room/missing.html", rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)))
+
+
+@bp.route("/stocktake/missing.csv")
+@login_required
+def missing_csv():
+    with db.as_user() as conn:
+        rows = conn.execute("select " + ", ".join(MISSING_COLUMNS) + " from app.missing_samples "
+                            "order by closed_at desc, sample_id").fetchall()
+    body = "".join(csv_lines(MISSING_LABELS, [[r[c] for c in MISSING_COLUMNS] for r in rows]))
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="missing-at-stocktake.csv"'})
