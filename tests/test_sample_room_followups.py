@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from conftest import act_as, cloned_web_app, signed_in_client
 from helpers import Lifecycle
@@ -249,3 +250,65 @@ def test_the_directors_dashboard_counts_and_links_missing_samples(app, db):
     # a buyer's view of the same page lists nothing (RLS: stocktakes are not theirs)
     buyer = signed_in_client(app, "buyer").get("/stocktake/missing").get_data(as_text=True)
     assert not any(f'href="/samples/{sid}"' in buyer for sid, _ in gone)
+
+
+# ---------------------------------------------------------------- bulk = singles
+# every bulk move, from a state it applies to, by a role that may: (action, from, who, values, single call)
+MOVES = [
+    ("receive", "ordered", "logistics", lambda lc: {"location_id": lc.location},
+     "select app.receive_sample(%s, %s)", lambda lc: (lc.location,)),
+    ("hand_to_design", "received", "logistics", lambda lc: {"holder_id": lc.designer},
+     "select app.hand_to_design(%s, %s)", lambda lc: (lc.designer,)),
+    ("hand_to_sales", "received", "logistics", lambda lc: {"holder_id": lc.sales_exec},
+     "select app.hand_to_sales(%s, %s)", lambda lc: (lc.sales_exec,)),
+    ("hand_back", "with-design", "logistics", lambda lc: {"location_id": lc.location},
+     "select app.hand_back(%s, %s)", lambda lc: (lc.location,)),
+    ("send_to_factory", "received", "logistics", lambda lc: {"factory_id": lc.factory},
+     "select app.send_to_factory(%s, %s)", lambda lc: (lc.factory,)),
+    ("return_from_factory", "at-factory", "factory_liaison", lambda lc: {"location_id": lc.location},
+     "select app.return_from_factory(%s, %s)", lambda lc: (lc.location,)),
+    ("return_to_supplier", "received", "logistics", lambda lc: {"courier_ref": "DHL 1234"},
+     "select app.return_to_supplier(%s, %s)", lambda lc: ("DHL 1234",)),
+    ("confirm_handover", "with-design", "designer", lambda lc: {},
+     "select app.confirm_handover(%s)", lambda lc: ()),
+]
+SAME = ("state, holder_id, location_id, factory_id, received_on, return_due_on, courier_ref, transit_from, "
+        "transit_since is not null, version")
+
+
+@pytest.mark.parametrize("action,state,who,values,single,args", MOVES, ids=[m[0] for m in MOVES])
+def test_a_bulk_move_leaves_each_sample_and_its_timeline_as_the_single_call_does(lc, conn, action, state, who,
+                                                                                  values, single, args):
+    one_by_one, together = lc.make(state), lc.make(state)
+    lc.call(who, single, (one_by_one, *args(lc)))
+    got = bulk_rows(lc, who, action, [together], values(lc))
+    assert got[together][0] is True, got
+    rows = [conn.execute(f"select {SAME} from app.samples where id = %s", (sid,)).fetchone()
+            for sid in (one_by_one, together)]
+    assert rows[0] == rows[1]
+    events = [conn.execute("select action, from_state::text, to_state::text, actor_id, details - 'handed_over_at' "
+                           "from app.sample_events where sample_id = %s order by id desc limit 1", (sid,)).fetchone()
+              for sid in (one_by_one, together)]
+    assert events[0] == events[1] and events[0][0] == action
+
+
+def bulk_rows(lc, who, action, ids, values, all_or_nothing=False):
+    act_as(lc.conn, lc.people.get(who))
+    rows = lc.conn.execute("select sample_id, ok, event_id, code, message from app.bulk_act(%s, %s, %s, %s)",
+                           (action, ids, Jsonb(values), all_or_nothing)).fetchall()
+    act_as(lc.conn, None)
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_a_refused_sample_leaves_no_trace_and_the_others_one_event_each(lc, conn):
+    ordered = [lc.make("ordered") for _ in range(3)]
+    requested = lc.make("requested")
+    audit_before = one(conn, "select count(*) from audit.log where table_name = 'app.samples' "
+                             "and row_id = %s", (str(requested),))
+    got = bulk_rows(lc, "logistics", "receive", ordered + [requested], {"location_id": lc.location})
+    assert [got[s][0] for s in ordered] == [True] * 3 and got[requested][0] is False
+    assert {got[s][1] for s in ordered} == {r[0] for r in conn.execute(
+        "select id from app.sample_events where sample_id = any(%s) and action = 'receive'", (ordered,))}
+    assert one(conn, "select count(*) from audit.log where table_name = 'app.samples' and row_id = %s",
+               (str(requested),)) == audit_before
+    assert one(conn, "select version from app.samples where id = %s", (requested,)) == 1  # only its request
