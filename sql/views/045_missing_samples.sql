@@ -25,7 +25,11 @@ select m.sample_id,
        e.at as last_at,
        current_date - t.closed_at::date as days_missing
   from app.stocktakes t
-  cross join lateral unnest(t.expected, t.expected_versions) m(sample_id, version)
+  -- expected and not found: a join of the two lists (hashed), not "<> all" per element
+  cross join lateral (select e.sample_id, e.version
+                        from unnest(t.expected, t.expected_versions) e(sample_id, version)
+                        left join unnest(t.found) f(sample_id) on f.sample_id = e.sample_id
+                       where f.sample_id is null) m
   join app.samples s on s.id = m.sample_id
   join app.locations l on l.id = t.location_id
   join app.staff cb on cb.id = t.started_by
@@ -33,7 +37,6 @@ select m.sample_id,
   left join lateral (select ev.action, ev.at from app.sample_events ev where ev.sample_id = s.id
                       order by ev.at desc, ev.id desc limit 1) e on true
  where t.closed_at is not null
-   and not (m.sample_id = any (t.found))
    -- unchanged since the count started (every action bumps the version; counts from before
    -- V0017 kept no versions: there, no event since the start)
    and (s.version = m.version
