@@ -29,7 +29,7 @@ with h as materialized (
   select s.id, s.team_id, s.on_loan, s.state, h.responsible_role, h.days_overdue, h.reason
     from app.samples s
     cross join lateral app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
-                                        s.on_loan, %(day)s) h
+                                        s.on_loan, %(day)s, s.transit_since) h
    where s.state not in ('returned', 'cut-for-production'))
 select (select coalesce(json_agg(json_build_object('role', role, 'n', n) order by n desc, role), '[]')
           from (select replace(responsible_role::text, '_', ' ') as role, count(*) as n from h group by 1) x) as by_role,

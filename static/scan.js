@@ -11,6 +11,10 @@
   scanner.hidden = false;
 
   const numbers = () => basket.value.split(/[\s,;]+/).filter(Boolean);
+  // the label's count follows the basket, however it is filled (scanned, typed, pasted)
+  const count = form.querySelector(".basket-count");
+  const recount = () => { if (count) count.textContent = numbers().length; };
+  basket.addEventListener("input", recount);
   function add(raw) {
     const m = String(raw).match(/(?:\/samples\/)?#?(\d{1,18})/);
     if (!m) { status.textContent = `“${raw}” is not a sample number`; return; }
@@ -18,6 +22,7 @@
     if (list.includes(m[1])) { status.textContent = `${m[1]} is already in the basket`; return; }
     list.push(m[1]);
     basket.value = list.join("\n");
+    recount();
     status.textContent = `${m[1]} added · ${list.length} in the basket`;
     if (navigator.vibrate) navigator.vibrate(30);
   }

@@ -286,7 +286,7 @@ class Loader:
         # marks another chased, through the same entry points as the sample page
         late = [r[0] for r in self.q(
             "select s.id from app.samples s, app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, "
-            "s.return_due_on, s.on_loan, app.clock()::date) h "
+            "s.return_due_on, s.on_loan, app.clock()::date, s.transit_since) h "
             "where s.state = 'received' and h.rule_code = 'received-not-routed' order by s.id").fetchall()]
         if len(late) >= 2:
             self.act("logistics", self.pick("logistics"), self.now - timedelta(hours=1))

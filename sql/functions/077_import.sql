@@ -1,6 +1,6 @@
 -- Importing samples from the old spreadsheet (issue 14, item 5).
 --
---   app.import_sample(external_ref, row)   one spreadsheet row -> one sample, in the state the
+--   app.import_sample(external_ref, row[, check_only])   one spreadsheet row -> one sample, in the state the
 --       row says, with the facts that state needs (as an override would ask for them), and an
 --       "import" event carrying the row; an external reference already imported is skipped,
 --       so re-importing a file creates nothing twice. Names are looked up as people type them
@@ -35,7 +35,7 @@ end
 $$;
 comment on function app_private.import_date(text, text) is 'An imported date, or TR005 naming the field.';
 
-create or replace function app.import_sample(p_external_ref text, p_row jsonb)
+create or replace function app.import_sample(p_external_ref text, p_row jsonb, p_check_only boolean default false)
 returns table (sample_id bigint, created boolean)
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, extensions, pg_temp
@@ -157,6 +157,11 @@ begin
     v_received := v_now::date;  -- in the building or past it: received at the latest today
   end if;
 
+  if p_check_only then
+    -- the dry run's first pass: every check made, nothing written (so its savepoint stays cheap)
+    return query select null::bigint, true;
+    return;
+  end if;
   insert into app.samples (title, style_code, category_id, season_id, team_id, requested_by, supplier_id, on_loan,
                            state, holder_id, location_id, factory_id, expected_on, received_on, courier_ref,
                            external_ref, state_changed_at, created_at, updated_at)
@@ -172,7 +177,7 @@ begin
   return query select v_id, true;
 end
 $$;
-comment on function app.import_sample(text, jsonb) is 'Logistics, a senior buyer (own team) or the system admin: one spreadsheet row becomes a sample in the state it gives, with the facts that state needs (names looked up, "did you mean" when not found) and an import event carrying the row; a reference imported before is skipped. Costs are not imported.';
+comment on function app.import_sample(text, jsonb, boolean) is 'p_check_only: every check, nothing written (sample_id null, created true: it would be created). Logistics, a senior buyer (own team) or the system admin: one spreadsheet row becomes a sample in the state it gives, with the facts that state needs (names looked up, "did you mean" when not found) and an import event carrying the row; a reference imported before is skipped. Costs are not imported.';
 
 create or replace function app_private.stamp_import_layout() returns trigger
 language plpgsql volatile

@@ -8,7 +8,8 @@ set local role tracker_owner;
 -- the view and into overdue_for. Extensions are read under the caller's RLS (one sees
 -- a sample's extensions with the sample).
 create or replace function app.overdue_hits(p_sample_id bigint, p_state app.sample_state, p_state_since timestamptz,
-                                            p_expected_on date, p_return_due_on date, p_on_loan boolean, p_day date)
+                                            p_expected_on date, p_return_due_on date, p_on_loan boolean, p_day date,
+                                            p_transit_since timestamptz default null)
 returns table (rule_id integer, rule_code text, responsible_role app.staff_role, due_on date, days_overdue integer,
                extended boolean, reason text)
 language sql stable
@@ -23,6 +24,8 @@ as $$
                                        case when isfinite(p_day) and isfinite(p_state_since)
                                             then p_day - p_state_since::date end, r.days_allowed)
            when 'past_expected' then format('expected %s, not received', to_char(p_expected_on, 'DD Mon YYYY'))
+           when 'unconfirmed_handover' then format('handed over %s, not confirmed by the receiver',
+                                                   to_char(p_transit_since, 'DD Mon YYYY'))
            else format('on loan, due back %s', to_char(p_return_due_on, 'DD Mon YYYY'))
          end || case when x.ext_due > b.base_due then format(', extended to %s', to_char(x.ext_due, 'DD Mon YYYY'))
                      else '' end
@@ -31,20 +34,25 @@ as $$
                                  when 'in_state' then p_state_since::date + r.days_allowed
                                  when 'past_expected' then p_expected_on + r.days_allowed
                                  when 'past_return_due' then case when p_on_loan then p_return_due_on + r.days_allowed end
+                                 -- issue 14: handed over and not confirmed (null once confirmed or moved on)
+                                 when 'unconfirmed_handover' then p_transit_since::date + r.days_allowed
                                end as base_due) b
     -- extensions are looked up only for a sample already past its rule's own due day
     left join lateral (select max(e.due_on) as ext_due from app.overdue_extensions e
-                        where e.sample_id = p_sample_id and e.rule_id = r.id and e.state_since = p_state_since) x
+                        where e.sample_id = p_sample_id and e.rule_id = r.id
+                          -- an extension holds for the state it was given in (for a handover: that handover)
+                          and e.state_since = case when r.condition = 'unconfirmed_handover' then p_transit_since
+                                                   else p_state_since end) x
            on true
    where r.active
      and p_state = any(r.states)
      and b.base_due < p_day
      and (x.ext_due is null or x.ext_due < p_day)
 $$;
-comment on function app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date) is 'The active overdue rules a sample with these facts breaks on p_day (overdue from the day after its due day; a due day extended in this state counts): the one definition behind the dashboards'' highlight and the morning mail.';
+comment on function app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date, timestamptz) is 'The active overdue rules a sample with these facts breaks on p_day (overdue from the day after its due day; a due day extended in this state counts): the one definition behind the dashboards'' highlight and the morning mail. p_transit_since (samples.transit_since) drives the unconfirmed-handover rule; a caller that leaves it out never sees that rule.';
 
--- Who must chase what on a day: the holder, else the requester, when they hold the
--- responsible role; else that role's active staff in the sample's team; else (no one of
+-- Who must chase what on a day: the holder, else (an unconfirmed handover) the person who
+-- handed it over, else the requester, when they hold the responsible role; else that role's active staff in the sample's team; else (no one of
 -- that role in the team) the role's staff without a team. Only samples the person can
 -- see (the samples policies as one predicate, app_private.can_see_sample, which reads
 -- only a person's role and team: so it is asked once per role-and-team group, then the
@@ -57,18 +65,23 @@ returns table (staff_id bigint, sample_id bigint, rule_id integer, rule_code tex
 language sql stable
 as $$
   with hits as materialized (
-    select s as srow, s.id as sid, s.team_id, s.holder_id, s.requested_by, s.version, h.*
+    select s as srow, s.id as sid, s.team_id, s.holder_id, s.requested_by, s.transit_from, s.version, h.*
       from app.samples s
       cross join lateral app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
-                                          s.on_loan, p_day) h
+                                          s.on_loan, p_day, s.transit_since) h
      where s.state not in ('returned', 'cut-for-production')
        and (p_sample_id is null or s.id = p_sample_id)
   ),
   direct as materialized (
-    select hits.*, coalesce(ph.id, pr.id) as direct_id, coalesce(ph, pr) as direct_row,
-           case when ph.id is not null then 'holder' else 'requester' end as direct_via
+    select hits.*, coalesce(ph.id, ps.id, pr.id) as direct_id, coalesce(ph, ps, pr) as direct_row,
+           case when ph.id is not null then 'holder' when ps.id is not null then 'sender' else 'requester' end
+             as direct_via
       from hits
       left join app.staff ph on ph.id = hits.holder_id and ph.active and ph.role = hits.responsible_role
+      -- an unconfirmed handover: the person who handed it over, when they hold the responsible role
+      left join app.staff ps on ps.id = hits.transit_from and ps.active and ps.role = hits.responsible_role
+                            and hits.rule_id in (select r.id from app.overdue_rules r
+                                                  where r.condition = 'unconfirmed_handover')
       left join app.staff pr on pr.id = hits.requested_by and pr.active and pr.role = hits.responsible_role
      where p_include_chased or not exists (
              select 1 from app.overdue_chases c
@@ -100,7 +113,7 @@ as $$
     from fallback f
     cross join lateral unnest(f.members) m(id)
 $$;
-comment on function app_private.overdue_for(date, bigint, boolean) is 'Exactly who must chase which sample on p_day, under which rule (via: holder, requester, team or role). Owner only: the morning job and the definer entry points.';
+comment on function app_private.overdue_for(date, bigint, boolean) is 'Exactly who must chase which sample on p_day, under which rule (via: holder, sender, requester, team or role). Owner only: the morning job and the definer entry points.';
 
 -- The morning job: one outbox row per person with anything to chase; the unique
 -- dedupe key makes a second run the same day add nothing. A mail lists the
@@ -202,7 +215,7 @@ begin
   -- the due day under the rule (with extensions), whether or not it has passed yet
   select h.due_on into v_due
     from app.overdue_hits(v_s.id, v_s.state, v_s.state_changed_at, v_s.expected_on, v_s.return_due_on, v_s.on_loan,
-                          'infinity'::date) h
+                          'infinity'::date, v_s.transit_since) h
    where h.rule_id = v_rule.id;
   if v_due is null then
     raise exception using errcode = 'TR030',
@@ -252,7 +265,11 @@ begin
   end if;
   insert into app.overdue_extensions (sample_id, rule_id, state_since, due_before, due_on, reason, supplier_id,
                                       responsible_id, extended_by)
-  values (p_sample_id, v_r.rule_id, (v_r.sample).state_changed_at, v_r.due_on, p_due_on, btrim(p_reason),
+  values (p_sample_id, v_r.rule_id,
+          -- the extension holds while the sample stays in this state (for a handover rule: this handover)
+          (select case when r.condition = 'unconfirmed_handover' then (v_r.sample).transit_since
+                       else (v_r.sample).state_changed_at end from app.overdue_rules r where r.id = v_r.rule_id),
+          v_r.due_on, p_due_on, btrim(p_reason),
           (v_r.sample).supplier_id, v_r.responsible_id, v_me.id);
   return p_due_on;
 end

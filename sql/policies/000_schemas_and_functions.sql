@@ -64,7 +64,7 @@ grant execute on function app.start_stocktake(integer), app.count_sample(bigint,
     app.close_stocktake(bigint), app.stocktake_report(bigint)
   to logistics, ops_director, md;
 -- importing the old spreadsheet: logistics, senior buyers and the system admin (checked inside too)
-grant execute on function app.import_sample(text, jsonb) to logistics, senior_buyer, system_admin;
+grant execute on function app.import_sample(text, jsonb, boolean) to logistics, senior_buyer, system_admin;
 -- NOTE: app_private is granted to no staff role, not even USAGE: its functions take
 --       identities and rows as parameters and trust them, so they run only inside
 --       the definer entry points above (and are SECURITY INVOKER, so calling one

@@ -3,7 +3,7 @@
 -- (security_invoker) calls under the caller's role.
 set local role tracker_owner;
 grant execute on function
-    app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date),
+    app.overdue_hits(bigint, app.sample_state, timestamptz, date, date, boolean, date, timestamptz),
     app.my_overdue(date, bigint),
     app.extend_due_date(bigint, text, date, text),
     app.mark_chased(bigint, text, text),

@@ -44,15 +44,15 @@ select s.id,
        -- count, another tab - does not compute them)
        s.state not in ('returned', 'cut-for-production')
          and exists (select from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on,
-                                                  s.on_loan, current_date)) as is_overdue,
+                                                  s.on_loan, current_date, s.transit_since)) as is_overdue,
        case when s.state not in ('returned', 'cut-for-production') then
          (select string_agg(h.reason, '; ' order by h.days_overdue desc)
             from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
-                                  current_date) h) end as overdue_reason,
+                                  current_date, s.transit_since) h) end as overdue_reason,
        case when s.state not in ('returned', 'cut-for-production') then
          (select max(h.days_overdue)
             from app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, s.on_loan,
-                                  current_date) h) end as days_overdue,
+                                  current_date, s.transit_since) h) end as days_overdue,
        s.last_qc_result,
        s.version,
        s.created_at,

@@ -1,7 +1,9 @@
 """The concurrency soak (issue 16, part 1): N sessions as random staff doing random legal
 and illegal things at once - lifecycle actions (mostly ones the database offers the person
-now, some it will refuse), new requests, comments, photos, staff edits, and calls of every
-public function in tests/api_allowlist.yml with hostile arguments - for a fixed time, then
+now, some it will refuse), new requests, comments, photos, staff edits, bulk moves
+(app.bulk_act, both modes), extending or marking chased what the person must chase, rows of
+the old spreadsheet imported (new and again), and calls of every public function in
+tests/api_allowlist.yml with hostile arguments - for a fixed time, then
 the invariants are checked. Used by tests/soak/test_soak.py (short mode, `make test`) and
 `make soak` (long mode): `python -m tests.soak.harness --seconds 60` prints the figures.
 
@@ -66,6 +68,11 @@ class World:
                 "category": q("select id from app.categories"),
                 "season": q("select id from app.seasons"),
                 "staff": [p[0] for p in self.people],
+                # names as the old spreadsheet has them (the soak's imports)
+                "category_name": q("select name from app.categories"),
+                "season_code": q("select code from app.seasons"),
+                "team_code": q("select code from app.teams"),
+                "location_code": q("select code from app.locations"),
             }
             self.entry = [(sig, logins, *describe(c, sig)) for sig, logins in entry_points()]
 
@@ -102,6 +109,7 @@ def lifecycle_call(action: str, sid: int, rnd: random.Random, w: World):
         "inspect": ("select app.record_inspection(%s, %s::app.qc_result, %s)",
                     (sid, rnd.choice(["pass", "pass", "pass", "reject"]), "soak: seam open")),
         "correct": ("select app.correct_sample(p_sample_id => %s, p_title => %s)", (sid, f"Soak dress {rnd.random()}")),
+        "confirm_handover": ("select app.confirm_handover(%s)", (sid,)),
         "override": ("select app.override_state(%s, %s::app.sample_state, %s, %s, %s, %s, %s, %s)",
                      (sid, rnd.choice(STATES), "soak: director's decision", pick("location"),
                       pick(rnd.choice(["designer", "sales"])), pick("factory"), "DHL1", later)),
@@ -111,7 +119,7 @@ def lifecycle_call(action: str, sid: int, rnd: random.Random, w: World):
 
 ALL_ACTIONS = ["order", "withdraw", "cancel_order", "receive", "hand_to_design", "hand_to_sales", "hand_back",
                "send_to_factory", "return_from_factory", "return_to_supplier", "approve_for_production", "buy_out",
-               "cut_for_production", "inspect", "correct", "override"]
+               "cut_for_production", "inspect", "correct", "override", "confirm_handover"]
 
 
 def do_transition(conn, rnd, w, me):
@@ -201,8 +209,56 @@ def do_api(conn, rnd, w, me):
     return "api_call", None
 
 
+# the sample room (issue 14): one move for many samples, legal ones mostly for the person
+BULK_VALUES = {"receive": "location", "hand_to_design": "designer", "hand_to_sales": "sales", "hand_back": "location",
+               "send_to_factory": "factory", "return_from_factory": "location", "return_to_supplier": None,
+               "confirm_handover": None}
+BULK_FIELD = {"location": "location_id", "designer": "holder_id", "sales": "holder_id", "factory": "factory_id"}
+
+
+def do_bulk(conn, rnd, w, me):
+    """app.bulk_act on 2-30 samples, "do the others" or all-or-nothing (TR016, nothing changed)."""
+    ids = rnd.sample(w.samples, min(len(w.samples), rnd.randint(2, 30)))
+    action = rnd.choice(list(BULK_VALUES))
+    kind = BULK_VALUES[action]
+    values = ({BULK_FIELD[kind]: rnd.choice(w.ids[kind])} if kind else
+              {"courier_ref": f"DHL{rnd.randint(1, 10 ** 6)}"} if action == "return_to_supplier" else {})
+    rows = conn.execute("select ok, event_id from app.bulk_act(%s, %s, %s, %s)",
+                        (action, ids, Jsonb(values), rnd.random() < 0.3)).fetchall()
+    return "bulk", [e for ok, e in rows if ok]
+
+
+def do_overdue(conn, rnd, w, me):
+    """Extend or mark chased one of the samples the person must chase today (issue 12), if any."""
+    mine = conn.execute("select sample_id, rule_code, due_on from app.my_overdue(current_date) "
+                        "order by sample_id limit 20").fetchall()
+    if not mine:
+        return "overdue_nothing", None
+    sid, rule, due = rnd.choice(mine)
+    if rnd.random() < 0.5:
+        conn.execute("select app.extend_due_date(%s, %s, %s, %s)",
+                     (sid, rule, date.today() + timedelta(days=rnd.randint(1, 30)), "soak: supplier asked for more time"))
+        return "extend", None
+    conn.execute("select app.mark_chased(%s, %s, %s)", (sid, rule, "soak: rang them"))
+    return "chased", None
+
+
+def do_import(conn, rnd, w, me):
+    """One row of the old spreadsheet through app.import_sample: a new reference (a sample and its
+    import event) or one imported before (nothing); a misspelt season now and then (TR005)."""
+    ref = f"SOAK-{rnd.randint(1, 400)}"
+    row = {"title": f"Imported soak sample {ref}", "category": rnd.choice(w.ids["category_name"]),
+           "season": rnd.choice(w.ids["season_code"] + ["SS 2099"]), "team": rnd.choice(w.ids["team_code"]),
+           "state": rnd.choice(["requested", "received"]), "location": rnd.choice(w.ids["location_code"])}
+    sid, created = conn.execute("select sample_id, created from app.import_sample(%s, %s)", (ref, Jsonb(row))).fetchone()
+    if created:
+        with w.lock:
+            w.samples.append(sid)
+    return ("import" if created else "import_again"), sid if created else None
+
+
 KINDS = [(do_transition, 50), (do_request, 6), (do_comment, 10), (do_photo, 4), (do_staff_edit, 3), (do_search, 10),
-         (do_api, 17)]
+         (do_api, 17), (do_bulk, 4), (do_overdue, 3), (do_import, 3)]
 
 
 # ------------------------------------------------------------------ running it
@@ -214,6 +270,7 @@ class Report:
     events: set = field(default_factory=set)                # event ids a call acknowledged
     requested: set = field(default_factory=set)             # sample ids a request acknowledged
     inspections: set = field(default_factory=set)           # inspection ids a QC call acknowledged
+    imported: set = field(default_factory=set)              # sample ids an import acknowledged
     internal: list = field(default_factory=list)            # (statement kind, sqlstate, message)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -241,6 +298,10 @@ def session_loop(auth_url: str, w: World, report: Report, deadline: float, seed:
                         report.outcomes[outcome] += 1
                         if outcome == "transition":
                             report.events.add(value)
+                        elif outcome == "bulk":
+                            report.events.update(value)
+                        elif outcome == "import":
+                            report.imported.add(value)
                         elif outcome == "request":
                             report.requested.add(value)
                         elif outcome == "inspection":
@@ -289,7 +350,11 @@ def check_invariants(conn, before: dict, report: Report) -> list[str]:
     if bad:
         problems.append(f"{bad} samples are in a state that differs from their last event's to-state")
     new_events = {r[0] for r in conn.execute("select id from app.sample_events where id > %s "
-                                             "and action not in ('request', 'inspect')", (before["event"],))}
+                                             "and action not in ('request', 'inspect', 'import')", (before["event"],))}
+    new_imports = {r[0] for r in conn.execute("select sample_id from app.sample_events where id > %s "
+                                              "and action = 'import'", (before["event"],))}
+    if new_imports != report.imported:
+        problems.append(f"imports written {len(new_imports)} != acknowledged {len(report.imported)}")
     new_inspections = {r[0] for r in conn.execute("select (details ->> 'inspection_id')::bigint from app.sample_events "
                                                   "where id > %s and action = 'inspect'", (before["event"],))}
     if new_inspections != report.inspections:
@@ -305,7 +370,7 @@ def check_invariants(conn, before: dict, report: Report) -> list[str]:
     # every change has its audit row: state changes (samples UPDATE whose state differs), new samples,
     # comments and photos, each against the rows that appeared
     moved = q1("select count(*) from app.sample_events where id > %s and from_state is distinct from to_state "
-               "and action <> 'request'", before["event"])
+               "and action not in ('request', 'import')", before["event"])
     audited_moves = q1("""select count(*) from audit.log where id > %s and table_name = 'app.samples' and op = 'UPDATE'
                            and old_row ->> 'state' is distinct from new_row ->> 'state'""", before["audit"])
     if moved != audited_moves:
@@ -338,7 +403,7 @@ def snapshot(conn) -> dict:
 
 
 def summary(report: Report) -> str:
-    acked = len(report.events) + len(report.requested) + len(report.inspections)
+    acked = len(report.events) + len(report.requested) + len(report.inspections) + len(report.imported)
     return (f"{report.actions} actions in {report.seconds:.1f} s ({report.actions / report.seconds:.0f}/s), "
             f"{acked} transitions acknowledged ({acked / report.seconds:.1f}/s), retries {dict(report.retries)}, "
             f"outcomes {dict(report.outcomes.most_common())}")

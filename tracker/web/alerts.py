@@ -39,7 +39,7 @@ def sample_overdue(conn, sample_id: int) -> dict:
     hits = conn.execute(
         "select h.rule_code, h.reason, h.days_overdue, h.due_on, h.extended, h.responsible_role::text as role "
         "from app.samples s, app.overdue_hits(s.id, s.state, s.state_changed_at, s.expected_on, s.return_due_on, "
-        "s.on_loan, current_date) h where s.id = %s order by h.days_overdue desc", (sample_id,)).fetchall()
+        "s.on_loan, current_date, s.transit_since) h where s.id = %s order by h.days_overdue desc", (sample_id,)).fetchall()
     mine = {r["rule_code"] for r in conn.execute(
         "select rule_code from app.my_overdue(current_date, %s)", (sample_id,)).fetchall()} if hits else set()
     history = conn.execute(

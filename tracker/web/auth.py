@@ -47,7 +47,7 @@ USER_SQL = ("select s.id, s.full_name, app.current_staff_email() as email, s.rol
             "or has_any_column_privilege(r.t, 'UPDATE')) as edits_reference, "
             "has_function_privilege('app.duplicate_pairs(integer, integer)', 'EXECUTE') as reviews_duplicates, "
             "has_function_privilege('app.start_stocktake(integer)', 'EXECUTE') as counts_stock, "
-            "has_function_privilege('app.import_sample(text, jsonb)', 'EXECUTE') as imports_samples, "
+            "has_function_privilege('app.import_sample(text, jsonb, boolean)', 'EXECUTE') as imports_samples, "
             "has_any_column_privilege('app.staff', 'INSERT') as administers_staff, "
             "has_schema_privilege('analytics', 'USAGE') as reads_analytics, "
             "has_function_privilege('app.captured_mail(integer, integer)', 'EXECUTE') as reads_mail, "

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from . import db
 from .auth import login_required
-from .lists import csv_lines
+from .lists import PAGE_SIZE, csv_lines, page_arg
 from .samples import friendly
 
 bp = Blueprint("room", __name__)
@@ -60,6 +60,15 @@ def choices(conn):
     return {k: conn.execute(sql).fetchall() for k, sql in CHOICES.items()}
 
 
+def my_moves(conn):
+    """The moves the person's role makes from some state (app.transition_rules, read as them): the
+    scan page offers only those. The database still checks each sample (bulk_act)."""
+    mine = {r["action"] for r in conn.execute(
+        "select distinct action from app.transition_rules where action = any(%s) "
+        "and (select role from app.staff where id = app.current_staff_id()) = any(roles)", (list(MOVES),))}
+    return {k: v for k, v in MOVES.items() if k in mine}
+
+
 @bp.route("/scan", methods=("GET", "POST"))
 @login_required
 def scan():
@@ -90,9 +99,10 @@ def scan():
                 flash(friendly(exc), "error")
     with db.as_user() as conn:
         opts = choices(conn)
+        moves = my_moves(conn)
         titles = {r["id"]: r for r in conn.execute(
             "select id, title, display_state from app.sample_overview where id = any(%s)", (basket,)).fetchall()}
-    resp = Response(render_template("room/scan.html", basket=basket, titles=titles, results=results, moves=MOVES,
+    resp = Response(render_template("room/scan.html", basket=basket, titles=titles, results=results, moves=moves,
                                     choices=opts, action=action, values=request.form))
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -184,3 +194,39 @@ def stocktake_csv(stocktake_id):
     code = re.sub(r"[^A-Za-z0-9._-]+", "_", take["code"])[:40]
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="stocktake-{code}-{stocktake_id}.csv"'})
+
+
+# ---------------------------------------------------------------- missing at a stocktake
+MISSING_COLUMNS = ["sample_id", "title", "display_state", "location_code", "stocktake_id", "closed_at", "counted_by",
+                   "holder", "last_action", "last_at", "days_missing"]
+MISSING_LABELS = ["No.", "Title", "State", "Expected at", "Count", "Count closed", "Counted by", "Last holder",
+                  "Last change", "When", "Days missing"]
+
+
+@bp.route("/stocktake/missing")
+@login_required
+def missing():
+    """Every sample a closed count missed, until accounted for (app.missing_samples: the
+    directors' dashboard shows the newest ten and links here); paginated, CSV."""
+    page = page_arg(request.args)
+    with db.as_user() as conn:
+        try:
+            rows = conn.execute("select *, count(*) over () as total from app.missing_samples "
+                                "order by closed_at desc, sample_id limit %s offset %s",
+                                (PAGE_SIZE, (page - 1) * PAGE_SIZE)).fetchall()
+        except psycopg.errors.InsufficientPrivilege:
+            abort(403, "Only logistics and directors count stock.")
+    total = rows[0]["total"] if rows else 0
+    return render_template("room/missing.html", rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)))
+
+
+@bp.route("/stocktake/missing.csv")
+@login_required
+def missing_csv():
+    with db.as_user() as conn:
+        rows = conn.execute("select " + ", ".join(MISSING_COLUMNS) + " from app.missing_samples "
+                            "order by closed_at desc, sample_id").fetchall()
+    body = "".join(csv_lines(MISSING_LABELS, [[r[c] for c in MISSING_COLUMNS] for r in rows]))
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="missing-at-stocktake.csv"'})
