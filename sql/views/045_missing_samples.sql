@@ -48,5 +48,4 @@ select m.sample_id,
                            or (t2.closed_at is not null and m.sample_id = any (t2.expected))));
 comment on view app.missing_samples is 'Samples a closed stocktake expected and did not find, until an action on the sample (its version moved on) or a later count accounts for them (one row per sample, the latest count that missed it); under the caller''s RLS: logistics and directors.';
 
-grant select on app.missing_samples to buyer, senior_buyer, designer, sales_lead, sales_executive, qc,
-  factory_liaison, logistics, finance, ops_director, md, system_admin;
+grant select on app.missing_samples to staff;
