@@ -85,8 +85,8 @@ docs: migrate ## regenerate docs/permissions.md from the catalogue
 analyst: migrate ## personal login: make analyst EMAIL=a@x.com LOGIN=alice [ROLE=finance TEAM=WW NAME="A B"]
 	@$(PY) -m tracker.cli analyst --email "$(EMAIL)" --login "$(LOGIN)" $(if $(ROLE),--role "$(ROLE)") $(if $(TEAM),--team "$(TEAM)") $(if $(NAME),--name "$(NAME)") $(if $(PASSWORD_ENV),--password-env "$(PASSWORD_ENV)")
 
-verify-audit: start ## verify the audit log's hash chain and show the unsealed window (exit 1 broken, 2 sealer behind)
-	@$(PY) -m tracker.cli verify-audit
+verify-audit: start ## verify the audit log's hash chain and show the unsealed window (exit 1: broken); ARGS="--max-unsealed 30" exits 2 when the sealer is behind
+	@$(PY) -m tracker.cli verify-audit $(ARGS)
 
 seal-audit: start ## link committed audit rows into the hash chain now (pg_cron does it every 2 s); ARGS="--every 2" keeps going
 	@$(PY) -m tracker.cli seal-audit $(ARGS)

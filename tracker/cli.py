@@ -23,9 +23,9 @@ def _age(seconds) -> str:
 
 
 def cmd_verify_audit(args):
-    """Exit 0: the sealed chain is intact and the unsealed window is within --max-unsealed;
-    1: the chain is broken (tampering); 2: intact, but rows wait longer than that to be
-    sealed (is the pg_cron job tracker-audit-seal running?)."""
+    """Exit 0: the sealed chain is intact (the unsealed window is reported); 1: the chain is
+    broken (tampering); 2, only with --max-unsealed: intact, but a row has waited longer
+    than that to be sealed (is the pg_cron job tracker-audit-seal running?)."""
     with psycopg.connect(config.database_url()) as conn:
         ok, checked, broken, problem, unsealed, oldest = conn.execute(
             "select ok, rows_checked, first_broken_id, problem, unsealed, extract(epoch from oldest_unsealed) "
@@ -35,7 +35,7 @@ def cmd_verify_audit(args):
         print(f"audit chain BROKEN at row {broken}: {problem}", file=sys.stderr)
         sys.exit(1)
     print(f"audit chain intact: {checked} rows verified; {window}")
-    if unsealed and float(oldest) > args.max_unsealed:
+    if args.max_unsealed is not None and unsealed and float(oldest) > args.max_unsealed:
         print(f"audit sealer behind: the oldest unsealed row is {_age(float(oldest))} old (limit {args.max_unsealed:g} s); "
               "is the pg_cron job tracker-audit-seal running? (python -m tracker.cli seal-audit seals now)",
               file=sys.stderr)
@@ -107,8 +107,8 @@ def main(argv=None):
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("verify-audit", help="verify the audit hash chain and report the unsealed window")
-    p.add_argument("--max-unsealed", type=float, default=30, metavar="SECONDS",
-                   help="exit 2 when a row has waited longer than this to be sealed (default 30)")
+    p.add_argument("--max-unsealed", type=float, metavar="SECONDS",
+                   help="exit 2 when a row has waited longer than this to be sealed (for monitoring, e.g. 30)")
     p.set_defaults(fn=cmd_verify_audit)
     p = sub.add_parser("seal-audit", help="link committed audit rows into the hash chain now (what pg_cron does)")
     p.add_argument("--batch", type=int, default=50000, help="rows per committed batch (default 50000)")
