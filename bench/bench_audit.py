@@ -72,6 +72,23 @@ def serial_chain(url: str):
             c.execute("alter table app.samples enable trigger audit_change")
 
 
+@contextmanager
+def realtime_signal_off(url: str):
+    """The realtime signal's deferred triggers off (benchmark database only; undone after):
+    they take one advisory lock and NOTIFY at every commit, which serialises commits
+    whatever the audit does, so this isolates what the audit chain costs."""
+    tables = ("samples", "sample_events", "sample_costs")
+    with psycopg.connect(url) as c:
+        for t in tables:
+            c.execute(f"alter table app.{t} disable trigger after_change_realtime_signal")
+    try:
+        yield
+    finally:
+        with psycopg.connect(url) as c:
+            for t in tables:
+                c.execute(f"alter table app.{t} enable trigger after_change_realtime_signal")
+
+
 class Sealer:
     """audit.seal() every `every` seconds on its own connection, like the pg_cron job;
     records each batch's size, the oldest row's wait (the lag) and the time spent."""
@@ -135,9 +152,10 @@ class Sealer:
 def run(ctx):
     """Audited / unaudited is the audit trigger alone: the unaudited runs have every other
     trigger on samples (the search document, the realtime signal) and only audit_change
-    disabled (ALTER TABLE in the benchmark database, restored after). The second figure
-    keeps the earlier definition (every trigger off: session_replication_role = replica),
-    where the realtime signal's commit-time NOTIFY counts too."""
+    disabled (ALTER TABLE in the benchmark database, restored after). Also: every trigger
+    off (session_replication_role = replica, the definition before V0015), the serial chain
+    as it was before V0015 in the same run, and all of it again with the realtime signal
+    off, which isolates the audit chain from the realtime signal's commit-time lock."""
     clients = 4
     script = SCRIPT.format(hi=1000 + ctx.samples)
 
@@ -150,16 +168,27 @@ def run(ctx):
             with psycopg.connect(ctx.url) as c:
                 c.execute("alter table app.samples enable trigger audit_change")
 
+    def serial():
+        with serial_chain(ctx.url):
+            return pgbench(ctx.url, script, clients, ctx.duration)
+
+    def audited():
+        t = time.perf_counter()
+        with Sealer(ctx.url) as sealer:
+            tps = pgbench(ctx.url, script, clients, ctx.duration)
+        return tps, sealer, time.perf_counter() - t
+
     no_triggers = [pgbench(ctx.url, script, clients, ctx.duration, options="-c session_replication_role=replica")]
     without = [unaudited()]
-    t = time.perf_counter()
-    with Sealer(ctx.url) as sealer:
-        with_audit = pgbench(ctx.url, script, clients, ctx.duration)
-    seconds = time.perf_counter() - t
-    with serial_chain(ctx.url):
-        serial = pgbench(ctx.url, script, clients, ctx.duration)
+    with_audit, sealer, seconds = audited()
+    old = serial()
     without.append(unaudited())
     no_triggers.append(pgbench(ctx.url, script, clients, ctx.duration, options="-c session_replication_role=replica"))
+    with realtime_signal_off(ctx.url):
+        without_rt = [unaudited()]
+        with_audit_rt, sealer_rt, seconds_rt = audited()
+        old_rt = serial()
+        without_rt.append(unaudited())
     with psycopg.connect(ctx.url) as c:
         ok, unsealed = c.execute("select ok, unsealed from audit.verify_chain()").fetchone()
     if not ok or unsealed:
@@ -171,6 +200,11 @@ def run(ctx):
         Result(f"audited UPDATE tps, {clients} clients, vs no triggers at all", with_audit, "tps",
                sum(no_triggers) / 2, "same UPDATE, session_replication_role = replica (mean before/after)",
                higher_is_better=True, extra={"no_trigger_runs": no_triggers}),
-        Result(f"audited UPDATE tps, {clients} clients, vs the serial chain before V0015", with_audit, "tps", serial,
+        Result(f"audited UPDATE tps, {clients} clients, vs the serial chain before V0015", with_audit, "tps", old,
                "same UPDATE, chain head locked by every writer until commit", higher_is_better=True),
-    ] + sealer.results("audited UPDATE load", seconds)
+        Result(f"audited UPDATE tps, {clients} clients, realtime signal off", with_audit_rt, "tps", sum(without_rt) / 2,
+               "same, audit trigger off too (mean before/after)", higher_is_better=True,
+               extra={"unaudited_runs": without_rt}),
+        Result(f"audited UPDATE tps, {clients} clients, realtime signal off, vs the serial chain", with_audit_rt, "tps",
+               old_rt, "same, chain head locked by every writer until commit", higher_is_better=True),
+    ] + sealer.results("audited UPDATE load", seconds) + sealer_rt.results("audited UPDATE, realtime off", seconds_rt)
