@@ -128,7 +128,7 @@ def write_results_md(payload):
                      f"{r['baseline_name']} | {ratio} |")
     lines += ["", "## Reading the figures", "",
               "* Audited writes append unsealed rows and never wait on one another; the sealer chains",
-              "  them every 2 s (its lag is a row above). What serialises commits is the realtime signal",
+              "  them (every 2 s in the benchmark; its lag is a row above). What serialises commits is the realtime signal",
               "  (an advisory lock and a NOTIFY at every commit): compare the figures with it off. The",
               "  checks themselves cost little: compare the functions with the bare writes that fire the",
               "  same triggers.",

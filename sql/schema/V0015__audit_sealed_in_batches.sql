@@ -56,10 +56,13 @@ reset statement_timeout;
 
 -- The sealer's schedule (pg_cron, in the database cron.database_name names; skipped with a
 -- notice elsewhere, e.g. the test clones, which seal with `python -m tracker.cli seal-audit`).
--- pg_cron 1.5 and later schedule in seconds: one short job every 2 seconds. Older pg_cron
--- (Debian 12 ships 1.4) has minutes only: a job every minute that seals every 2 seconds for
--- 55 seconds, committing each batch (audit.run_sealer). Either way the unsealed window is
--- under 10 seconds while the job runs (sql/CONVENTIONS.md, "Audit").
+-- * pg_cron 1.5 and later schedule in seconds: `select audit.seal()` every 2 seconds.
+-- * Older pg_cron (Debian 12 ships 1.4) has minutes only. With cron.use_background_workers
+--   off (libpq mode) a job every minute runs audit.run_sealer for 55 seconds, sealing and
+--   committing every 2 seconds. With background workers on, pg_cron 1.4's scheduler waits
+--   for a running job's output (a blocking read) and would start no other job while such
+--   a loop runs, so there the job seals once a minute and the window is up to a minute;
+--   `make seal-audit ARGS="--every 2"` beside the app (or pg_cron 1.5) brings it under 10 s.
 do $do$
 declare
   v_version text;
@@ -73,6 +76,9 @@ begin
   select extversion into v_version from pg_extension where extname = 'pg_cron';
   if string_to_array(split_part(v_version, '-', 1), '.')::int[] >= array[1, 5] then
     perform cron.schedule('tracker-audit-seal', '2 seconds', $$select audit.seal()$$);
+  elsif coalesce(current_setting('cron.use_background_workers', true), 'off') = 'on' then
+    perform cron.schedule('tracker-audit-seal', '* * * * *', $$select audit.seal()$$);
+    raise notice 'pg_cron % with background workers: the audit sealer runs once a minute (run seal-audit --every 2 for a shorter window)', v_version;
   else
     perform cron.schedule('tracker-audit-seal', '* * * * *',
                           $$call audit.run_sealer(interval '55 seconds', interval '2 seconds')$$);
