@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron postgresql-15-pgtap libpq-dev p
 EMBEDDED := $(if $(DATABASE_URL),,1)
 DSN = $(if $(DATABASE_URL),$(DATABASE_URL),$$(scripts/pg.sh dsn))
 
-.PHONY: help deps db start migrate demo run serve alerts test dsn psql stop db-reset docs analyst verify-audit refresh-analytics data bench bench-quick bench-realtime clean
+.PHONY: help deps db start migrate demo run serve alerts test dsn psql stop db-reset docs analyst verify-audit seal-audit refresh-analytics data bench bench-quick bench-realtime clean
 .PHONY: soak backup restore lint-migrations
 .PHONY: pooler pooler-stop replica replica-stop replica-destroy growth bench-pooler
 SAMPLES ?= 1000000
@@ -112,8 +112,11 @@ docs: migrate ## regenerate docs/permissions.md from the catalogue
 analyst: migrate ## personal login: make analyst EMAIL=a@x.com LOGIN=alice [ROLE=finance TEAM=WW NAME="A B"]
 	@$(PY) -m tracker.cli analyst --email "$(EMAIL)" --login "$(LOGIN)" $(if $(ROLE),--role "$(ROLE)") $(if $(TEAM),--team "$(TEAM)") $(if $(NAME),--name "$(NAME)") $(if $(PASSWORD_ENV),--password-env "$(PASSWORD_ENV)")
 
-verify-audit: start ## verify the audit log's hash chain
-	@$(PY) -m tracker.cli verify-audit
+verify-audit: start ## verify the audit log's hash chain and show the unsealed window (exit 1: broken); ARGS="--max-unsealed 30" exits 2 when the sealer is behind
+	@$(PY) -m tracker.cli verify-audit $(ARGS)
+
+seal-audit: start ## link committed audit rows into the hash chain now (what the pg_cron job does); ARGS="--every 2 --quiet" keeps going, for a window under 10 s on pg_cron 1.4
+	@$(PY) -m tracker.cli seal-audit $(ARGS)
 
 refresh-analytics: start ## refresh the spend analytics now (what the nightly pg_cron job does)
 	@psql "$(DSN)" -Xqtc "select 'analytics data as of ' || app_private.refresh_analytics('manual')"

@@ -141,7 +141,7 @@ case "${1:-}" in
   base) echo "$BASE" ;;
   drop-db)
     "$PGBIN/psql" "$(dsn "$SUPER" postgres)" -Xqc "select pg_terminate_backend(pid) from pg_stat_activity where datname = '$DBNAME' and pid <> pg_backend_pid()" >/dev/null
-    "$PGBIN/psql" "$(dsn "$SUPER" postgres)" -Xqc "drop database if exists \"$DBNAME\"" -c "create database \"$DBNAME\"" ;;
+    "$PGBIN/psql" "$(dsn "$SUPER" postgres)" -Xqc "drop database if exists \"$DBNAME\" with (force)" -c "create database \"$DBNAME\"" ;;
   destroy)
     "$0" stop; rm -rf "$BASE"
     # the socket fallback outside $BASE, only if it is ours (never follow a planted symlink)

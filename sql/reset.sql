@@ -28,7 +28,7 @@ begin
   for r in select p.oid::regprocedure as fn from pg_proc p join pg_namespace n on n.oid = p.pronamespace
             where n.nspname in ('app', 'app_private', 'audit', 'analytics') and p.prokind in ('f', 'p')
   loop
-    execute format('drop function if exists %s cascade', r.fn);
+    execute format('drop routine if exists %s cascade', r.fn);  -- functions and procedures
   end loop;
   for r in select nspname from pg_namespace where nspname in ('app', 'app_private', 'audit', 'analytics')
   loop

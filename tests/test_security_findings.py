@@ -63,9 +63,11 @@ def test_every_login_has_timeouts(conn):
 
 
 def test_an_analyst_who_walks_away_cannot_block_the_web_apps_writes(fresh_db):
-    """Attack: a personal login opens a transaction, makes one audited write, and walks away;
-    every writer in the building queued behind it. Now the web app's write gives up after
-    its lock_timeout with a clear error, and the idle session is ended by the server."""
+    """Attack: a personal login opens a transaction, makes one audited write, and walks away.
+    Before V0015 every writer in the building queued behind it (the audit chain head's
+    lock); now a write to another sample does not wait at all (the audit log appends without
+    a shared lock), and a write to the same sample is refused at once or after the web
+    app's lock_timeout, with nothing changed."""
     db = fresh_db
     db.execute("insert into app.staff (email, full_name, role) values ('walk.away@example.com', 'Walk Away', 'logistics')")
     login = f"test_walk_{db.info.dbname[-6:].lower()}"
@@ -74,6 +76,7 @@ def test_an_analyst_who_walks_away_cannot_block_the_web_apps_writes(fresh_db):
                                   "(select min(id) from app.locations)").fetchone()
     ordered = db.execute("select min(id) from app.samples where state = 'ordered'").fetchone()[0]
     logistics = db.execute("select id from app.staff where email = 'logistics@example.com'").fetchone()[0]
+    designer = db.execute("select id from app.staff where email = 'designer@example.com'").fetchone()[0]
     token = db.execute("select app_private.start_session(%s)", (logistics,)).fetchone()[0]
     db.commit()
     analyst = psycopg.connect(_url(db.info.dbname, login))
@@ -85,12 +88,21 @@ def test_an_analyst_who_walks_away_cannot_block_the_web_apps_writes(fresh_db):
             web.execute("select set_config('role', 'logistics', true), set_config('tracker.session', %s, true)",
                         (token,))
             assert web.execute("select app.current_staff_id()").fetchone()[0] == logistics
+            # another sample: no wait at all (any wait on a lock would fail within 100 ms)
+            web.execute("select set_config('lock_timeout', '100ms', true)")
+            web.execute("select app.receive_sample(%s, %s)", (ordered, location))
+            web.commit()
+            # the sample the analyst holds: refused, not queued until the analyst comes back
+            web.execute("select set_config('role', 'logistics', true), set_config('tracker.session', %s, true)",
+                        (token,))
             started = time.monotonic()
             with pytest.raises(psycopg.Error) as err:
-                web.execute("select app.receive_sample(%s, %s)", (ordered, location))
+                web.execute("select app.hand_to_design(%s, %s)", (sample, designer))
             waited = time.monotonic() - started
-        assert err.value.sqlstate == "55P03"  # lock_not_available: refused, nothing changed
-        assert waited < 30  # it gave up instead of queueing until the analyst came back
+            web.rollback()
+        assert err.value.sqlstate in ("TR007", "55P03")  # conflict / lock_not_available: nothing changed
+        assert waited < 30
     finally:
         analyst.close()
-    assert db.execute("select state::text from app.samples where id = %s", (ordered,)).fetchone()[0] == "ordered"
+    assert db.execute("select state::text from app.samples where id = %s", (ordered,)).fetchone()[0] == "received"
+    assert db.execute("select state::text from app.samples where id = %s", (sample,)).fetchone()[0] == "received"

@@ -18,15 +18,56 @@ def cmd_demo(args):
     load_demo(config.database_url(), quiet=args.quiet)
 
 
+def _age(seconds) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def cmd_verify_audit(args):
+    """Exit 0: the sealed chain is intact (the unsealed window is reported); 1: the chain is
+    broken (tampering); 2, only with --max-unsealed: intact, but a row has waited longer
+    than that to be sealed (is the pg_cron job tracker-audit-seal running?)."""
     with psycopg.connect(config.database_url()) as conn:
-        ok, checked, broken, problem = conn.execute(
-            "select ok, rows_checked, first_broken_id, problem from audit.verify_chain()").fetchone()
-    if ok:
-        print(f"audit chain intact: {checked} rows verified")
-        return
-    print(f"audit chain BROKEN at row {broken}: {problem}", file=sys.stderr)
-    sys.exit(1)
+        ok, checked, broken, problem, unsealed, oldest = conn.execute(
+            "select ok, rows_checked, first_broken_id, problem, unsealed, extract(epoch from oldest_unsealed) "
+            "from audit.verify_chain()").fetchone()
+    window = f"{unsealed} unsealed" + (f", the oldest {_age(float(oldest))} old" if unsealed else "")
+    if not ok:
+        print(f"audit chain BROKEN at row {broken}: {problem}", file=sys.stderr)
+        sys.exit(1)
+    print(f"audit chain intact: {checked} rows verified; {window}")
+    if args.max_unsealed is not None and unsealed and float(oldest) > args.max_unsealed:
+        print(f"audit sealer behind: the oldest unsealed row is {_age(float(oldest))} old (limit {args.max_unsealed:g} s); "
+              "is the pg_cron job tracker-audit-seal running? (python -m tracker.cli seal-audit seals now)",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def cmd_seal_audit(args):
+    """Link every committed unsealed audit row into the hash chain (what the pg_cron job
+    does); with --every, keep doing it until interrupted."""
+    import time
+    if args.batch < 1 or args.batch > 1_000_000:
+        raise ValueError("--batch takes 1 to 1000000 rows")
+    if args.every is not None and not 0.1 <= args.every <= 3600:
+        raise ValueError("--every takes 0.1 to 3600 seconds")
+    with psycopg.connect(config.database_url(), autocommit=True) as conn:
+        while True:
+            total, batches, lag = 0, 0, 0.0
+            while True:
+                sealed, last_seq, max_lag = conn.execute(
+                    "select sealed, last_seq, extract(epoch from max_lag) from audit.seal(%s)", (args.batch,)).fetchone()
+                total += sealed
+                batches += 1 if sealed else 0
+                lag = max(lag, float(max_lag or 0))
+                if sealed < args.batch:
+                    break
+                print(f"  sealed {total} rows so far (chain at {last_seq}) ...", flush=True)
+            if args.every is None or total or not args.quiet:
+                print(f"sealed {total} rows in {batches} batch{'es' if batches != 1 else ''}; chain at {last_seq}"
+                      + (f"; the oldest waited {_age(lag)}" if total else ""), flush=True)
+            if args.every is None:
+                return
+            time.sleep(args.every)
 
 
 def cmd_analyst(args):
@@ -65,7 +106,15 @@ def main(argv=None):
     p = sub.add_parser("demo", help="load the deterministic demo data (idempotent)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_demo)
-    sub.add_parser("verify-audit", help="verify the audit hash chain").set_defaults(fn=cmd_verify_audit)
+    p = sub.add_parser("verify-audit", help="verify the audit hash chain and report the unsealed window")
+    p.add_argument("--max-unsealed", type=float, metavar="SECONDS",
+                   help="exit 2 when a row has waited longer than this to be sealed (for monitoring, e.g. 30)")
+    p.set_defaults(fn=cmd_verify_audit)
+    p = sub.add_parser("seal-audit", help="link committed audit rows into the hash chain now (what pg_cron does)")
+    p.add_argument("--batch", type=int, default=50000, help="rows per committed batch (default 50000)")
+    p.add_argument("--every", type=float, metavar="SECONDS", help="keep sealing every SECONDS until interrupted")
+    p.add_argument("--quiet", action="store_true", help="with --every, print only when something was sealed")
+    p.set_defaults(fn=cmd_seal_audit)
     p = sub.add_parser("analyst", help="give a staff member a personal LOGIN role (DBA only)")
     p.add_argument("--email", required=True)
     p.add_argument("--login", required=True, help="the database login name")
@@ -78,6 +127,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.fn(args)
+    except KeyboardInterrupt:
+        sys.exit(130)
     except (psycopg.Error, RuntimeError, ValueError) as exc:
         print(f"tracker {args.command}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         sys.exit(1)

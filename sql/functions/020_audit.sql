@@ -1,4 +1,5 @@
--- Audit: the generic change trigger, the append-only guard and the hash-chain verifier.
+-- Audit: the generic change trigger, the append-only guards, the sealer that links
+-- committed rows into the hash chain in commit order, and the chain verifier.
 set local role audit_owner;
 
 create or replace function audit.link_hash(
@@ -30,24 +31,16 @@ as $$
 $$;
 comment on function audit.redact_secrets(jsonb, jsonb) is 'A staff_credentials row for the audit log: password and token hashes replaced by set/changed/cleared markers, so the log proves that a secret changed without holding it.';
 
-create or replace function audit.record_change() returns trigger
+create or replace function audit.tg_any__record_change() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, audit, pg_temp
 as $$
 declare
   v_old jsonb;
   v_new jsonb;
-  v_prev bytea;
-  v_id bigint;
-  v_at timestamptz := clock_timestamp();
-  v_txid bigint := txid_current();
-  v_staff bigint := app.current_staff_id();
-  -- the role the change was made as: the staff role the app switched to, else the login
-  v_role text := case when current_setting('role') <> 'none' then current_setting('role')
-                      else session_user::text end;
   v_table text := tg_table_schema || '.' || tg_table_name;
+  v_row jsonb;
   v_row_id text;
-  v_hash bytea;
 begin
   -- derived search documents are not business data: left out of the log
   if tg_op in ('UPDATE', 'DELETE') then v_old := to_jsonb(old) - 'search'; end if;
@@ -65,25 +58,30 @@ begin
   if tg_op = 'UPDATE' and v_old = v_new then
     return null;  -- an update that changed nothing leaves no trace
   end if;
-  v_row_id := coalesce(v_new, v_old) ->> coalesce(tg_argv[0], 'id');
-  -- the chain head's row lock serialises writers (and raises a serialisation
-  -- failure in a repeatable-read transaction that would fork the chain)
-  select last_hash into v_prev from audit.chain_head for update;
-  v_id := nextval(pg_get_serial_sequence('audit.log', 'id'));
-  v_hash := audit.link_hash(v_prev, v_id, v_at, v_txid, v_staff, v_role, session_user::text,
-                            v_table, tg_op, v_row_id, v_old, v_new);
-  insert into audit.log (id, at, txid, staff_id, db_role, session_role, table_name, op, row_id,
-                         old_row, new_row, prev_hash, hash)
-  overriding system value
-  values (v_id, v_at, v_txid, v_staff, v_role, session_user::text, v_table, tg_op, v_row_id,
-          v_old, v_new, v_prev, v_hash);
-  update audit.chain_head set last_id = v_id, last_hash = v_hash;
+  -- the row's key: the trigger's arguments are the table's primary-key columns, read
+  -- from pg_index when the trigger is attached (021_audit_triggers.sql). One column:
+  -- its value as text ('4421', 'GBP'); several: a JSON array of the values in key order.
+  v_row := coalesce(v_new, v_old);
+  if tg_nargs = 1 then
+    v_row_id := v_row ->> tg_argv[0];
+  elsif tg_nargs > 1 then
+    select jsonb_agg(v_row -> k order by n)::text into v_row_id
+      from unnest(tg_argv) with ordinality a(k, n);
+  end if;
+  -- Appended unsealed: no hash yet, and no row that every writer shares. The sealer
+  -- (audit.seal) chains committed rows in commit order; until then the row is in the
+  -- unsealed window that audit.verify_chain() reports.
+  insert into audit.log (at, txid, staff_id, db_role, session_role, table_name, op, row_id, old_row, new_row)
+  values (clock_timestamp(), txid_current(), app.current_staff_id(),
+          -- the role the change was made as: the staff role the app switched to, else the login
+          case when current_setting('role') <> 'none' then current_setting('role') else session_user::text end,
+          session_user::text, v_table, tg_op, v_row_id, v_old, v_new);
   return null;
 end
 $$;
-comment on function audit.record_change() is 'AFTER row trigger on every business table: appends who/when/old/new to audit.log and extends the hash chain.';
+comment on function audit.tg_any__record_change() is 'AFTER row trigger on every business table (arguments: its primary-key columns): appends who/when/old/new to audit.log, unsealed; audit.seal() chains it.';
 
-create or replace function audit.forbid_change() returns trigger
+create or replace function audit.tg_any__forbid_change() returns trigger
 language plpgsql volatile
 as $$
 begin
@@ -93,15 +91,141 @@ begin
     hint = 'Record a correcting entry instead.';
 end
 $$;
-comment on function audit.forbid_change() is 'BEFORE UPDATE/DELETE/TRUNCATE guard for append-only tables; raises TR011 for every role, the owner included.';
+comment on function audit.tg_any__forbid_change() is 'BEFORE UPDATE/DELETE/TRUNCATE guard for append-only tables; raises TR011 for every role, the owner included.';
 
-create or replace trigger before_change_forbid before update or delete on audit.log
-  for each row execute function audit.forbid_change();
+create or replace function audit.tg_log__allow_only_sealing() returns trigger
+language plpgsql volatile
+as $$
+begin
+  -- the one change an audit row ever sees: sealed once (seq, prev_hash, hash from NULL
+  -- to a value), everything else exactly as written
+  if old.hash is null and new.hash is not null
+     and to_jsonb(new) - array['seq', 'prev_hash', 'hash'] = to_jsonb(old) - array['seq', 'prev_hash', 'hash'] then
+    return new;
+  end if;
+  raise exception using
+    errcode = 'TR011',
+    message = 'audit.log is append-only; update is not allowed',
+    detail = format('Audit row %s can only be sealed, once, by audit.seal().', old.id),
+    hint = 'Record a correcting entry instead.';
+end
+$$;
+comment on function audit.tg_log__allow_only_sealing() is 'BEFORE UPDATE guard on audit.log: lets the sealer set seq/prev_hash/hash on an unsealed row and refuses every other update (TR011), the owner''s included.';
+
+drop trigger if exists before_change_forbid on audit.log;
+create or replace trigger before_update_seal_only before update on audit.log
+  for each row execute function audit.tg_log__allow_only_sealing();
+create or replace trigger before_delete_forbid before delete on audit.log
+  for each row execute function audit.tg_any__forbid_change();
 create or replace trigger before_truncate_forbid before truncate on audit.log
-  for each statement execute function audit.forbid_change();
+  for each statement execute function audit.tg_any__forbid_change();
+
+create or replace function audit.seal(p_max_rows integer default 50000)
+returns table (sealed integer, last_seq bigint, max_lag interval)
+language plpgsql volatile security definer
+set search_path = pg_catalog, audit, pg_temp
+as $$
+declare
+  v_zero bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
+  v_head record;
+  v_snap pg_snapshot;
+  v_prev bytea;
+  v_seq bigint;
+  v_hash bytea;
+  v_ids bigint[] := '{}';
+  v_seqs bigint[] := '{}';
+  v_prevs bytea[] := '{}';
+  v_hashes bytea[] := '{}';
+  v_oldest timestamptz;
+  v_done integer;
+  r record;
+begin
+  if p_max_rows is null or p_max_rows not between 1 and 1000000 then
+    raise exception using errcode = 'TR050', message = format('A seal batch of %s rows is not possible.', coalesce(p_max_rows::text, 'no')),
+      detail = 'audit.seal takes between 1 and 1,000,000 rows per batch.', hint = 'Call audit.seal() without an argument for the default.';
+  end if;
+  -- one sealer at a time (pg_cron, the CLI, a second CLI): the others wait here, then
+  -- read the head the first one left
+  perform pg_advisory_xact_lock(hashtextextended('tracker.audit.seal', 0));
+  select h.last_seq, h.last_hash, h.cut into v_head from audit.chain_head h for update;
+  v_prev := coalesce(v_head.last_hash, v_zero);
+  v_seq := coalesce(v_head.last_seq, 0);
+  -- Commit order. The rows visible to a snapshot are exactly the rows whose transactions
+  -- committed before it (and an aborted transaction's rows are never visible): every row
+  -- committed later belongs after all of them. So a batch is "every unsealed row committed
+  -- before this snapshot", in id order within the batch, appended after the last batch; a
+  -- transaction still open - whatever ids it drew - is sealed in a later batch, after it
+  -- commits. When a batch is capped (p_max_rows), the rest of that snapshot's rows are
+  -- sealed first next time (chain_head.cut), before anything that committed since.
+  v_snap := coalesce(v_head.cut, pg_current_snapshot());
+  for r in
+    select l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role, l.table_name, l.op, l.row_id, l.old_row, l.new_row
+      from audit.log l
+     where l.hash is null
+       and pg_visible_in_snapshot(l.txid::text::xid8, v_snap)
+     order by l.id
+     limit p_max_rows
+  loop
+    v_seq := v_seq + 1;
+    v_hash := audit.link_hash(v_prev, r.id, r.at, r.txid, r.staff_id, r.db_role, r.session_role,
+                              r.table_name, r.op, r.row_id, r.old_row, r.new_row);
+    v_ids := v_ids || r.id;
+    v_seqs := v_seqs || v_seq;
+    v_prevs := v_prevs || v_prev;
+    v_hashes := v_hashes || v_hash;
+    v_oldest := least(v_oldest, r.at);
+    v_prev := v_hash;
+  end loop;
+  if cardinality(v_ids) > 0 then
+    update audit.log l set seq = u.seq, prev_hash = u.prev, hash = u.hash
+      from unnest(v_ids, v_seqs, v_prevs, v_hashes) u(id, seq, prev, hash)
+     where l.id = u.id and l.hash is null;
+    get diagnostics v_done = row_count;
+    if v_done <> cardinality(v_ids) then  -- cannot happen under the lock; never seal half a batch
+      raise exception using errcode = 'TR051', message = 'The audit sealer lost a race it should not be able to lose.',
+        detail = format('%s of %s rows were sealed by someone else meanwhile.', cardinality(v_ids) - v_done, cardinality(v_ids)),
+        hint = 'Nothing was sealed; run audit.seal() again and report this.';
+    end if;
+    update audit.chain_head
+       set last_id = v_ids[cardinality(v_ids)], last_seq = v_seq, last_hash = v_prev, sealed_at = clock_timestamp(),
+           cut = case when cardinality(v_ids) = p_max_rows then v_snap end;
+  elsif v_head.cut is not null then
+    update audit.chain_head set cut = null;
+  end if;
+  return query select cardinality(v_ids), v_seq, clock_timestamp() - v_oldest;
+end
+$$;
+comment on function audit.seal(integer) is 'The sealer: links every committed unsealed audit row (at most p_max_rows) into the hash chain, in commit order, under an advisory lock; idempotent. Run by pg_cron (tracker-audit-seal) and `python -m tracker.cli seal-audit`.';
+
+create or replace procedure audit.run_sealer(p_for interval, p_every interval)
+language plpgsql
+as $$
+declare
+  v_until timestamptz := clock_timestamp() + p_for;
+  v_sealed integer;
+begin
+  if p_for is null or p_every is null or p_every <= interval '0' or p_every > interval '1 minute'
+     or p_for < interval '0' or p_for > interval '1 hour' then
+    raise exception using errcode = 'TR050', message = format('The audit sealer cannot run for %s every %s.', p_for, p_every),
+      detail = 'It runs for up to an hour, sealing every 1 minute or more often.', hint = 'For example: call audit.run_sealer(interval ''55 seconds'', interval ''2 seconds'').';
+  end if;
+  loop
+    -- drain: one committed batch after another until a batch is not full
+    loop
+      select s.sealed into v_sealed from audit.seal() s;
+      commit;
+      exit when v_sealed < 50000;
+    end loop;
+    exit when clock_timestamp() + p_every > v_until;
+    perform pg_catalog.pg_sleep(extract(epoch from p_every));
+  end loop;
+end
+$$;
+comment on procedure audit.run_sealer(interval, interval) is 'pg_cron''s sealer where pg_cron has no second schedules (before 1.5): seals and commits every p_every for p_for, so the unsealed window stays a few seconds.';
 
 create or replace function audit.verify_chain()
-returns table (ok boolean, rows_checked bigint, first_broken_id bigint, problem text)
+returns table (ok boolean, rows_checked bigint, first_broken_id bigint, problem text,
+               unsealed bigint, oldest_unsealed interval)
 language plpgsql stable security definer
 set search_path = pg_catalog, audit, pg_temp
 as $$
@@ -111,38 +235,47 @@ declare
   v_count bigint;
   v_head record;
   v_last record;
+  v_unsealed bigint;
+  v_age interval;
 begin
-  select count(*) into v_count from audit.log;
+  -- the unsealed window: committed rows the sealer has not linked yet (not yet tamper-evident)
+  select count(*), clock_timestamp() - min(l.at) into v_unsealed, v_age from audit.log l where l.hash is null;
+  select count(*) into v_count from audit.log l where l.seq is not null;
   with links as (
     select l.id,
-           l.prev_hash is distinct from coalesce(lag(l.hash) over (order by l.id), v_zero) as prev_mismatch,
+           l.prev_hash is distinct from coalesce(lag(l.hash) over (order by l.seq), v_zero) as prev_mismatch,
            l.hash <> audit.link_hash(l.prev_hash, l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role,
-                                     l.table_name, l.op, l.row_id, l.old_row, l.new_row) as hash_mismatch
-      from audit.log l)
+                                     l.table_name, l.op, l.row_id, l.old_row, l.new_row) as hash_mismatch,
+           l.seq
+      from audit.log l
+     where l.seq is not null)
   select id, prev_mismatch, hash_mismatch into v_bad
     from links
    where prev_mismatch or hash_mismatch
-   order by id
+   order by seq
    limit 1;
   if found and v_bad.hash_mismatch then
-    return query select false, v_count, v_bad.id, format('audit row %s was altered: its content no longer matches its hash', v_bad.id);
+    return query select false, v_count, v_bad.id, format('audit row %s was altered: its content no longer matches its hash', v_bad.id),
+                        v_unsealed, v_age;
     return;
   elsif found and v_bad.prev_mismatch then
-    return query select false, v_count, v_bad.id, format('the chain breaks before audit row %s: a row was removed or re-linked', v_bad.id);
+    return query select false, v_count, v_bad.id, format('the chain breaks before audit row %s: a row was removed, re-ordered or re-linked', v_bad.id),
+                        v_unsealed, v_age;
     return;
   end if;
-  select last_id, last_hash into v_head from audit.chain_head;
-  select id, hash into v_last from audit.log order by id desc limit 1;
-  if v_head.last_id is distinct from v_last.id or v_head.last_hash is distinct from coalesce(v_last.hash, v_zero) then
+  select h.last_id, h.last_seq, h.last_hash into v_head from audit.chain_head h;
+  select l.id, l.seq, l.hash into v_last from audit.log l where l.seq is not null order by l.seq desc limit 1;
+  if v_head.last_seq is distinct from v_last.seq or v_head.last_hash is distinct from coalesce(v_last.hash, v_zero) then
     return query select false, v_count, v_head.last_id,
-      format('the chain head names row %s but the log ends at row %s: rows at the end were removed', v_head.last_id, v_last.id);
+      format('the chain head names row %s but the log ends at row %s: rows at the end were removed', v_head.last_id, v_last.id),
+      v_unsealed, v_age;
     return;
   end if;
-  return query select true, v_count, null::bigint, null::text;
+  return query select true, v_count, null::bigint, null::text, v_unsealed, v_age;
 end
 $$;
-comment on function audit.verify_chain() is 'Recomputes every link of the audit hash chain; reports the first row that was altered, removed or re-linked.';
+comment on function audit.verify_chain() is 'Recomputes every link of the sealed audit hash chain (seq order); reports the first row that was altered, removed, re-ordered or re-linked, a removed tail, and the unsealed window (rows not yet chained, age of the oldest).';
 
 -- the table owner attaches these triggers to its tables (sql/functions/021_audit_triggers.sql)
 grant usage on schema audit to tracker_owner;
-grant execute on function audit.record_change(), audit.forbid_change() to tracker_owner;
+grant execute on function audit.tg_any__record_change(), audit.tg_any__forbid_change() to tracker_owner;

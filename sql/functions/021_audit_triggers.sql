@@ -1,12 +1,21 @@
 -- Attach the audit trigger to every business table in schema app, and the
 -- append-only guard to the tables that are logs themselves.
+-- The audit trigger's arguments are the table's primary-key columns, read from pg_index
+-- here (one column: row_id is its value; several: a JSON array of the values in key
+-- order), so a new table is keyed without anyone editing this file; a table without a
+-- primary key cannot be audited by key and stops the migration (TR052).
 set local role tracker_owner;
 
 do $$
 declare
   r record;
 begin
-  for r in select c.relname
+  for r in select c.relname,
+                  (select array_agg(a.attname::text order by k.n)
+                     from pg_index i
+                     cross join lateral unnest(i.indkey) with ordinality k(attnum, n)
+                     join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                    where i.indrelid = c.oid and i.indisprimary) as key_columns
              from pg_class c join pg_namespace n on n.oid = c.relnamespace
             where n.nspname = 'app' and c.relkind = 'r'
               -- NOTE: sample_events is not audited: it is itself an append-only log
@@ -15,26 +24,30 @@ begin
               -- about changes that are audited where they happen (080_realtime.sql).
               and c.relname not in ('sample_events', 'realtime_events')
   loop
+    if r.key_columns is null then
+      raise exception using errcode = 'TR052', message = format('app.%s has no primary key, so its audit rows could not name their row.', r.relname),
+        hint = 'Give the table a primary key (or leave it out of the audit log here, with a NOTE saying why).';
+    end if;
     execute format('create or replace trigger audit_change after insert or update or delete on app.%I
-                      for each row execute function audit.record_change(%L)',
-                   r.relname, case r.relname when 'sample_costs' then 'sample_id' when 'qc_inspection_notes' then 'inspection_id' else 'id' end);
+                      for each row execute function audit.tg_any__record_change(%s)',
+                   r.relname, (select string_agg(quote_literal(k), ', ') from unnest(r.key_columns) k));
   end loop;
 end
 $$;
 
 create or replace trigger before_change_forbid before update or delete on app.sample_events
-  for each row execute function audit.forbid_change();
+  for each row execute function audit.tg_any__forbid_change();
 create or replace trigger before_truncate_forbid before truncate on app.sample_events
-  for each statement execute function audit.forbid_change();
+  for each statement execute function audit.tg_any__forbid_change();
 do $$
 declare
   t text;
 begin
   foreach t in array array['qc_inspections', 'qc_inspection_notes'] loop
     execute format('create or replace trigger before_change_forbid before update or delete on app.%I
-                      for each row execute function audit.forbid_change()', t);
+                      for each row execute function audit.tg_any__forbid_change()', t);
     execute format('create or replace trigger before_truncate_forbid before truncate on app.%I
-                      for each statement execute function audit.forbid_change()', t);
+                      for each statement execute function audit.tg_any__forbid_change()', t);
   end loop;
 end
 $$;

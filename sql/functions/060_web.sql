@@ -28,7 +28,7 @@ comment on function app_private.before_comment_update() is 'BEFORE UPDATE on com
 create or replace trigger before_update_comment before update on app.sample_comments
   for each row execute function app_private.before_comment_update();
 create or replace trigger before_delete_forbid before delete on app.sample_comments
-  for each row execute function audit.forbid_change();
+  for each row execute function audit.tg_any__forbid_change();
 
 
 ------------------------------------------------------------------------------

@@ -142,6 +142,6 @@ create or replace trigger after_update_end_sessions after update of password_has
   execute function app_private.end_sessions_on_password_change();
 
 -- credentials are audited like business tables, with hashes replaced by markers
--- (audit.record_change redacts this table)
+-- (audit.tg_any__record_change redacts this table)
 create or replace trigger audit_change after insert or update or delete on app_private.staff_credentials
-  for each row execute function audit.record_change('staff_id');
+  for each row execute function audit.tg_any__record_change('staff_id');

@@ -381,7 +381,7 @@ def check_invariants(conn, before: dict, report: Report) -> list[str]:
                      before["audit"], table)
         if rows != audited:
             problems.append(f"{rows} new rows in {table} but {audited} audited inserts")
-    ok, checked, broken, why = conn.execute("select * from audit.verify_chain()").fetchone()
+    ok, checked, broken, why = conn.execute("select ok, rows_checked, first_broken_id, problem from audit.verify_chain()").fetchone()
     if not ok:
         problems.append(f"audit chain broken at {broken}: {why}")
     deadlocks = q1("select deadlocks from pg_stat_database where datname = current_database()") - before["deadlocks"]
