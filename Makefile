@@ -95,7 +95,7 @@ restore: ## restore FILE=backups/x.dump into an empty database (DATABASE_URL's, 
 # V0008 (realtime) was written before the linter arrived and merged with it, on an empty table
 SQUAWK_EXCLUDED := V0001 V0002 V0003 V0004 V0005 V0006 V0007 V0008 V0009 V0010 V0012 V0013 V0014
 SQUAWK_RULES_OFF := prefer-robust-stmts,prefer-bigint-over-int,prefer-bigint-over-smallint
-SQUAWK_FILES = $(filter-out $(foreach v,$(SQUAWK_EXCLUDED),sql/schema/$(v)__%),$(sort $(wildcard sql/schema/V*.sql)))
+SQUAWK_FILES = $(filter-out $(foreach v,$(SQUAWK_EXCLUDED),sql/migrations/$(v)__%),$(sort $(wildcard sql/migrations/V*.sql)))
 lint-migrations: deps ## check new migrations with squawk (lock timeouts, concurrent indexes, safe column changes)
 	@$(if $(strip $(SQUAWK_FILES)),$(VENV)/bin/squawk --pg-version 15 --assume-in-transaction \
 	  --exclude $(SQUAWK_RULES_OFF) $(SQUAWK_FILES),echo "no new migrations to lint")

@@ -98,3 +98,20 @@ def test_python_names_the_roles_and_states_the_database_defines(conn):
     members = {r[0] for r in conn.execute(
         "select m.member::regrole::text from pg_auth_members m where m.roleid = 'staff'::regrole")}
     assert members == set(ROLES)
+
+
+def test_triggers_are_attached_beside_their_tables():
+    """A table's triggers are in its own block in sql/policies/ (the file that starts by naming
+    it), not scattered over sql/functions/: there, only the audit log's own guards and the
+    catalogue-wide audit attach remain."""
+    statement = re.compile(r"create (?:or replace |constraint )trigger \w+ [^;]*? on (\w+)\.(\w+)\b", re.S | re.I)
+    functions = {p.name: statement.findall(p.read_text()) for p in (ROOT / "sql" / "functions").glob("*.sql")}
+    assert {name for name, found in functions.items() if found} == {"020_audit.sql"}
+    assert {t for _, t in functions["020_audit.sql"]} == {"log"}
+    checked = 0
+    for path in (ROOT / "sql" / "policies").glob("*.sql"):
+        text = path.read_text()
+        for schema, table in statement.findall(text):
+            assert f"{schema}.{table}" in text.splitlines()[0], f"{path.name} attaches a trigger to {schema}.{table}"
+            checked += 1
+    assert checked > 20  # positive control: the statements were found

@@ -30,14 +30,15 @@ def git(*args) -> str:
 def previous_release() -> str | None:
     if os.environ.get("UPGRADE_FROM"):
         return os.environ["UPGRADE_FROM"]
-    current = {p.name for p in (ROOT / "sql" / "schema").glob("V*.sql")}
+    current = {p.name for p in (ROOT / "sql" / "migrations").glob("V*.sql")}
     version = lambda name: int(name[1:5])  # noqa: E731
     try:
         # the newest earlier state of this line (first parents, merges included) whose migrations are a
         # prefix of today's: pgmigrate never applies a version below one a database has, so a state holding
         # V0013 but not V0008 (numbered in parallel, merged later) is no release anyone could upgrade from
-        for rev in git("log", "--first-parent", "--format=%H", "--", "sql/schema").splitlines():
-            names = {n.rsplit("/", 1)[-1] for n in git("ls-tree", "--name-only", rev, "sql/schema/").splitlines()
+        # (the folder was sql/schema, with sql/migrations a symlink to it, until issue 17)
+        for rev in git("log", "--first-parent", "--format=%H", "--", "sql/schema", "sql/migrations").splitlines():
+            names = {n.rsplit("/", 1)[-1] for n in git("ls-tree", "--name-only", rev, "sql/schema/", "sql/migrations/").splitlines()
                      if n.rsplit("/", 1)[-1].startswith("V")}
             if names and names < current and all(n in names for n in current if version(n) <= max(map(version, names))):
                 return rev
@@ -64,8 +65,9 @@ def old_database(tmp_path_factory):
                              capture_output=True, check=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(old, filter="data")
-    (old / "sql" / "migrations").unlink(missing_ok=True)
-    (old / "sql" / "migrations").symlink_to("schema")
+    if (old / "sql" / "schema").is_dir():  # a release from before the folder had one name
+        (old / "sql" / "migrations").unlink(missing_ok=True)
+        (old / "sql" / "migrations").symlink_to("schema")
     env = dict(os.environ, DATABASE_URL=_url("postgres"), PYTHONPATH=str(old))
     t = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "bench.generate", "--samples", str(SAMPLES), "--db", DB],

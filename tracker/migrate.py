@@ -1,4 +1,4 @@
-"""Migrate a database: pgmigrate for sql/schema/, then re-apply sql/reset.sql,
+"""Migrate a database: pgmigrate for sql/migrations/, then re-apply sql/reset.sql,
 sql/functions/, sql/policies/ and sql/views/ in one transaction (see
 sql/CONVENTIONS.md). Running it twice changes nothing."""
 import shutil

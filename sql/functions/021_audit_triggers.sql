@@ -19,7 +19,7 @@ begin
              from pg_class c join pg_namespace n on n.oid = c.relnamespace
             where n.nspname = 'app' and c.relkind = 'r'
               -- NOTE: sample_events is not audited: it is itself an append-only log
-              -- (guarded below) written only by the lifecycle functions.
+              -- (guarded in policies/032_sample_events.sql) written only by the lifecycle functions.
               -- NOTE: realtime_events is not audited: it is a derived outbox of signals
               -- about changes that are audited where they happen (080_realtime.sql).
               and c.relname not in ('sample_events', 'realtime_events')
@@ -35,19 +35,5 @@ begin
 end
 $$;
 
-create or replace trigger before_change_forbid before update or delete on app.sample_events
-  for each row execute function audit.tg_any__forbid_change();
-create or replace trigger before_truncate_forbid before truncate on app.sample_events
-  for each statement execute function audit.tg_any__forbid_change();
-do $$
-declare
-  t text;
-begin
-  foreach t in array array['qc_inspections', 'qc_inspection_notes'] loop
-    execute format('create or replace trigger before_change_forbid before update or delete on app.%I
-                      for each row execute function audit.tg_any__forbid_change()', t);
-    execute format('create or replace trigger before_truncate_forbid before truncate on app.%I
-                      for each statement execute function audit.tg_any__forbid_change()', t);
-  end loop;
-end
-$$;
+-- The append-only guards (audit.tg_any__forbid_change) of the tables that are logs themselves
+-- (sample_events, qc_inspections, qc_inspection_notes) are attached beside those tables.

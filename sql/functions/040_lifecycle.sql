@@ -908,7 +908,7 @@ comment on function app.override_state(bigint, app.sample_state, text, integer, 
 -- Optimistic concurrency: every change bumps the row's version; a form sends the
 -- version it showed, and acting on a sample that changed since is refused (TR017)
 ------------------------------------------------------------------------------
-create or replace function app_private.tg__bump_version() returns trigger
+create or replace function app_private.tg_any__bump_version() returns trigger
 language plpgsql
 as $$
 begin
@@ -916,10 +916,7 @@ begin
   return new;
 end
 $$;
-comment on function app_private.tg__bump_version() is 'BEFORE UPDATE on app.samples and app.staff: every change bumps version (the one optimistic-concurrency mechanism).';
-
-create or replace trigger tg_samples__bump_version before update on app.samples
-  for each row execute function app_private.tg__bump_version();
+comment on function app_private.tg_any__bump_version() is 'BEFORE UPDATE on app.samples and app.staff: every change bumps version (the one optimistic-concurrency mechanism).';
 
 create or replace function app.expect_sample_version(p_sample_id bigint, p_version integer) returns void
 language plpgsql volatile security definer

@@ -4,7 +4,7 @@ set local role tracker_owner;
 ------------------------------------------------------------------------------
 -- Search
 ------------------------------------------------------------------------------
-create or replace function app_private.set_sample_search() returns trigger
+create or replace function app_private.tg_samples__set_search() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, pg_temp
 as $$
@@ -16,10 +16,7 @@ begin
   return new;
 end
 $$;
-comment on function app_private.set_sample_search() is 'BEFORE trigger: keeps samples.search (title, style code, category and supplier names) current.';
-
-create or replace trigger before_write_search before insert or update of title, style_code, category_id, supplier_id
-  on app.samples for each row execute function app_private.set_sample_search();
+comment on function app_private.tg_samples__set_search() is 'BEFORE trigger: keeps samples.search (title, style code, category and supplier names) current.';
 
 create or replace function app.search_samples(p_query text, p_limit integer default 50, p_offset integer default 0)
 returns table (id bigint, title text, state app.sample_state, rank real, matched_in text)

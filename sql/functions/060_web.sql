@@ -11,7 +11,7 @@ language sql immutable parallel safe
 as $$ select interval '15 minutes' $$;
 comment on function app.comment_edit_window() is 'How long after posting authors may correct their own comment (the update policy on app.sample_comments reads it; so does the web page).';
 
-create or replace function app_private.before_comment_update() returns trigger
+create or replace function app_private.tg_sample_comments__check_update() returns trigger
 language plpgsql volatile
 as $$
 begin
@@ -23,13 +23,7 @@ begin
   return new;
 end
 $$;
-comment on function app_private.before_comment_update() is 'BEFORE UPDATE on comments: only the body changes; stamps edited_at.';
-
-create or replace trigger before_update_comment before update on app.sample_comments
-  for each row execute function app_private.before_comment_update();
-create or replace trigger before_delete_forbid before delete on app.sample_comments
-  for each row execute function audit.tg_any__forbid_change();
-
+comment on function app_private.tg_sample_comments__check_update() is 'BEFORE UPDATE on comments: only the body changes; stamps edited_at.';
 
 ------------------------------------------------------------------------------
 -- Random tokens (sessions, devices, sign-up and reset links): 244 random bits

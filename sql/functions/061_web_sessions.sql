@@ -106,7 +106,7 @@ comment on function app.end_session() is 'Sign out: ends the caller''s own web s
 -- Triggers: a role change or deactivation ends every session of that person; so
 -- does any change of their password (which also forgets their known browsers).
 ------------------------------------------------------------------------------
-create or replace function app_private.end_sessions_on_staff_change() returns trigger
+create or replace function app_private.tg_staff__end_sessions() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app_private, pg_temp
 as $$
@@ -119,13 +119,9 @@ begin
   return null;
 end
 $$;
-comment on function app_private.end_sessions_on_staff_change() is 'AFTER UPDATE on app.staff: deactivation or a role change ends every web session of that person.';
+comment on function app_private.tg_staff__end_sessions() is 'AFTER UPDATE on app.staff: deactivation or a role change ends every web session of that person.';
 
-create or replace trigger after_update_end_sessions after update of role, active on app.staff
-  for each row when (old.role is distinct from new.role or old.active is distinct from new.active)
-  execute function app_private.end_sessions_on_staff_change();
-
-create or replace function app_private.end_sessions_on_password_change() returns trigger
+create or replace function app_private.tg_staff_credentials__end_sessions() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app_private, pg_temp
 as $$
@@ -135,13 +131,5 @@ begin
   return null;
 end
 $$;
-comment on function app_private.end_sessions_on_password_change() is 'AFTER UPDATE of the password hash on staff_credentials: ends every web session of that person and forgets the browsers they signed in from.';
+comment on function app_private.tg_staff_credentials__end_sessions() is 'AFTER UPDATE of the password hash on staff_credentials: ends every web session of that person and forgets the browsers they signed in from.';
 
-create or replace trigger after_update_end_sessions after update of password_hash on app_private.staff_credentials
-  for each row when (old.password_hash is distinct from new.password_hash)
-  execute function app_private.end_sessions_on_password_change();
-
--- credentials are audited like business tables, with hashes replaced by markers
--- (audit.tg_any__record_change redacts this table)
-create or replace trigger audit_change after insert or update or delete on app_private.staff_credentials
-  for each row execute function audit.tg_any__record_change('staff_id');

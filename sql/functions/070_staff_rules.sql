@@ -9,7 +9,7 @@ language sql immutable parallel safe
 as $$ select '{buyer,senior_buyer,sales_lead,finance,ops_director,md}'::app.staff_role[] $$;
 comment on function app_private.cost_reading_roles() is 'Roles some policy lets read costs (sql/policies/031_sample_costs.sql); only a director may give or change them.';
 
-create or replace function app_private.before_staff_change() returns trigger
+create or replace function app_private.tg_staff__check_change() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
@@ -43,12 +43,9 @@ begin
   return new;
 end
 $$;
-comment on function app_private.before_staff_change() is 'BEFORE INSERT/UPDATE on staff: nobody changes their own role, team or active flag; only directors add or change people in roles that read costs (TR002).';
+comment on function app_private.tg_staff__check_change() is 'BEFORE INSERT/UPDATE on staff: nobody changes their own role, team or active flag; only directors add or change people in roles that read costs (TR002).';
 
-create or replace trigger before_change_rules before insert or update on app.staff
-  for each row execute function app_private.before_staff_change();
-
-create or replace function app_private.after_staff_change_keep_admins() returns trigger
+create or replace function app_private.tg_staff__keep_admins() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
@@ -66,12 +63,9 @@ begin
   return null;
 end
 $$;
-comment on function app_private.after_staff_change_keep_admins() is 'AFTER UPDATE on staff: refuses a change that leaves no active system admin or no active MD (TR005).';
+comment on function app_private.tg_staff__keep_admins() is 'AFTER UPDATE on staff: refuses a change that leaves no active system admin or no active MD (TR005).';
 
-create or replace trigger after_update_keep_admins after update of role, active on app.staff
-  for each statement execute function app_private.after_staff_change_keep_admins();
-
-create or replace function app_private.sync_personal_login() returns trigger
+create or replace function app_private.tg_staff__sync_login() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
@@ -87,12 +81,5 @@ begin
   return null;
 end
 $$;
-comment on function app_private.sync_personal_login() is 'AFTER UPDATE on staff (definer: the owner holds ADMIN OPTION on the group roles): deactivating or re-roling a person revokes their personal login''s group role in the same transaction; a DBA grants new rights with make analyst.';
+comment on function app_private.tg_staff__sync_login() is 'AFTER UPDATE on staff (definer: the owner holds ADMIN OPTION on the group roles): deactivating or re-roling a person revokes their personal login''s group role in the same transaction; a DBA grants new rights with make analyst.';
 
-create or replace trigger after_update_sync_login after update of role, active, login_role on app.staff
-  for each row execute function app_private.sync_personal_login();
-
--- every change bumps the row's version (app_private.tg__bump_version, 040_lifecycle.sql): the
--- admin form sends the version it was loaded from
-create or replace trigger tg_staff__bump_version before update on app.staff
-  for each row execute function app_private.tg__bump_version();

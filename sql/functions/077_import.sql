@@ -179,7 +179,7 @@ end
 $$;
 comment on function app.import_sample(text, jsonb, boolean) is 'p_check_only: every check, nothing written (sample_id null, created true: it would be created). Logistics, a senior buyer (own team) or the system admin: one spreadsheet row becomes a sample in the state it gives, with the facts that state needs (names looked up, "did you mean" when not found) and an import event carrying the row; a reference imported before is skipped. Costs are not imported.';
 
-create or replace function app_private.stamp_import_layout() returns trigger
+create or replace function app_private.tg_import_layouts__stamp() returns trigger
 language plpgsql volatile
 as $$
 begin
@@ -188,6 +188,4 @@ begin
   return new;
 end
 $$;
-comment on function app_private.stamp_import_layout() is 'BEFORE INSERT OR UPDATE on import_layouts: who mapped the layout and when, from the session.';
-create or replace trigger before_write_stamp before insert or update on app.import_layouts
-  for each row execute function app_private.stamp_import_layout();
+comment on function app_private.tg_import_layouts__stamp() is 'BEFORE INSERT OR UPDATE on import_layouts: who mapped the layout and when, from the session.';

@@ -13,7 +13,7 @@
 -- this adds an ordering, not a new bottleneck (bench/bench_realtime.py measures it).
 set local role tracker_owner;
 
-create or replace function app_private.realtime_signal() returns trigger
+create or replace function app_private.tg_any__realtime_signal() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
@@ -46,25 +46,12 @@ begin
   return null;
 end
 $$;
-comment on function app_private.realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app.realtime_events row per changed thing per transaction, ids drawn under an advisory lock so they become visible in commit order; NOTIFY realtime_events with the id alone.';
+comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app.realtime_events row per changed thing per transaction, ids drawn under an advisory lock so they become visible in commit order; NOTIFY realtime_events with the id alone.';
 
-do $$
-declare
-  t record;
-begin
-  for t in select * from (values ('samples', 'sample'), ('sample_events', 'sample'), ('sample_costs', 'cost'),
-                                 ('sample_comments', 'comment'), ('sample_photos', 'photo'),
-                                 ('qc_inspections', 'inspection'), ('suppliers', 'supplier')) v(tab, kind)
-  loop
-    execute format('drop trigger if exists after_change_realtime_signal on app.%I', t.tab);
-    execute format('create constraint trigger after_change_realtime_signal after insert or update on app.%I
-                      deferrable initially deferred
-                      for each row execute function app_private.realtime_signal(%L)', t.tab, t.kind);
-  end loop;
-end
-$$;
+-- NOTE: the signal triggers are attached beside their tables (sql/policies/), one per table:
+--       samples, sample_events, sample_costs, sample_comments, sample_photos, qc_inspections, suppliers.
 
-create or replace function app_private.realtime_sessions_changed() returns trigger
+create or replace function app_private.tg_web_sessions__signal_end() returns trigger
 language plpgsql volatile
 as $$
 begin
@@ -73,10 +60,7 @@ begin
   return null;
 end
 $$;
-comment on function app_private.realtime_sessions_changed() is 'AFTER UPDATE OF ended_at on web_sessions: NOTIFY realtime_sessions (empty payload), so every relay re-checks its sockets'' sessions within moments of a sign-out, deactivation, role or password change.';
-
-create or replace trigger after_end_realtime_sessions after update of ended_at on app_private.web_sessions
-  for each statement execute function app_private.realtime_sessions_changed();
+comment on function app_private.tg_web_sessions__signal_end() is 'AFTER UPDATE OF ended_at on web_sessions: NOTIFY realtime_sessions (empty payload), so every relay re-checks its sockets'' sessions within moments of a sign-out, deactivation, role or password change.';
 
 create or replace function app_private.realtime_high_water() returns bigint
 language sql stable security definer

@@ -312,7 +312,7 @@ $$;
 comment on function app.my_overdue(date, bigint) is 'What the person signed in must chase on a day (default today; one sample or all), chased ones included: the sample page''s extend/chased forms and the "my overdue list" PDF.';
 
 -- Rule edits (ops director, UPDATE on a few columns): refused in our own words.
-create or replace function app_private.before_update_overdue_rule() returns trigger
+create or replace function app_private.tg_overdue_rules__check_update() returns trigger
 language plpgsql
 as $$
 begin
@@ -333,8 +333,6 @@ begin
   return new;
 end
 $$;
-create or replace trigger before_update_check before update on app.overdue_rules
-  for each row execute function app_private.before_update_overdue_rule();
 
 -- The local capture server's mail, for the system admin's page.
 create or replace function app.captured_mail(p_limit integer default 50, p_offset integer default 0)

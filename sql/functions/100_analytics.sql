@@ -74,7 +74,7 @@ $$;
 comment on function app.refresh_analytics() is 'Directors (ops director, MD): refresh the analytics materialised views now; returns the new "data as of" time. TR040 for anyone else, TR041 while a refresh runs.';
 
 -- budgets: who set the amount, when; a readable refusal of a bad amount
-create or replace function app_private.before_budget_change() returns trigger
+create or replace function app_private.tg_budgets__check_change() returns trigger
 language plpgsql volatile
 set search_path = pg_catalog, app, pg_temp
 as $$
@@ -90,7 +90,5 @@ begin
   return new;
 end
 $$;
-comment on function app_private.before_budget_change() is 'Trigger on app.budgets: refuses a negative or missing amount (TR042) and stamps who changed it and when.';
+comment on function app_private.tg_budgets__check_change() is 'Trigger on app.budgets: refuses a negative or missing amount (TR042) and stamps who changed it and when.';
 
-create or replace trigger before_change_stamp before insert or update on app.budgets
-  for each row execute function app_private.before_budget_change();

@@ -36,3 +36,19 @@ grant select on app.staff to ops_director, md, system_admin;
 --       directory shows name, role and team; reading an address is an error (42501).
 grant insert (email, full_name, role, team_id, active), update (email, full_name, role, team_id, active)
   on app.staff to system_admin, ops_director, md;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger after_update_end_sessions after update of role, active on app.staff
+  for each row when (old.role is distinct from new.role or old.active is distinct from new.active)
+  execute function app_private.tg_staff__end_sessions();
+create or replace trigger before_change_rules before insert or update on app.staff
+  for each row execute function app_private.tg_staff__check_change();
+create or replace trigger after_update_keep_admins after update of role, active on app.staff
+  for each statement execute function app_private.tg_staff__keep_admins();
+create or replace trigger after_update_sync_login after update of role, active, login_role on app.staff
+  for each row execute function app_private.tg_staff__sync_login();
+-- every change bumps the row's version (app_private.tg_any__bump_version, 040_lifecycle.sql): the
+-- admin form sends the version it was loaded from
+create or replace trigger before_update_bump_version before update on app.staff
+  for each row execute function app_private.tg_any__bump_version();

@@ -23,3 +23,10 @@ comment on policy update_senior_buyer_admin on app.suppliers is 'Senior buyers a
 grant select on app.suppliers to staff;
 grant insert (name, country) on app.suppliers to buyer, senior_buyer, system_admin;
 grant update (name, country, active) on app.suppliers to senior_buyer, system_admin;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+drop trigger if exists after_change_realtime_signal on app.suppliers;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.suppliers
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('supplier');

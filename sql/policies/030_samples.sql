@@ -52,3 +52,14 @@ comment on policy update_logistics_in_building on app.samples is 'Logistics move
 grant select on app.samples to staff;
 grant update (title, style_code, category_id, season_id) on app.samples to buyer, senior_buyer;
 grant update (location_id) on app.samples to logistics;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger before_update_bump_version before update on app.samples
+  for each row execute function app_private.tg_any__bump_version();
+create or replace trigger before_write_search before insert or update of title, style_code, category_id, supplier_id
+  on app.samples for each row execute function app_private.tg_samples__set_search();
+drop trigger if exists after_change_realtime_signal on app.samples;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.samples
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('sample');

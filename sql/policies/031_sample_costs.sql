@@ -29,3 +29,10 @@ comment on policy update_finance_po on app.sample_costs is 'Finance records PO n
 -- (a hidden field reads as NULL), never an error that reveals the row exists.
 grant select on app.sample_costs to staff;
 grant update (po_number, payment_terms) on app.sample_costs to finance;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+drop trigger if exists after_change_realtime_signal on app.sample_costs;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.sample_costs
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('cost');

@@ -17,3 +17,15 @@ comment on policy select_everyone_visible_sample on app.qc_inspections is 'Anyon
 -- NOTE: update/delete are not granted and a trigger refuses them: a rejection stays forever.
 
 grant select on app.qc_inspections to staff;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+drop trigger if exists after_change_realtime_signal on app.qc_inspections;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.qc_inspections
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('inspection');
+-- append-only: an update, delete or truncate is refused (TR011), even to the owner
+create or replace trigger before_change_forbid before update or delete on app.qc_inspections
+  for each row execute function audit.tg_any__forbid_change();
+create or replace trigger before_truncate_forbid before truncate on app.qc_inspections
+  for each statement execute function audit.tg_any__forbid_change();

@@ -24,3 +24,11 @@ comment on policy select_buyer_own_team on app.qc_inspection_notes is 'Buyers an
 -- RLS has no policy for the roles above that must not see it, so they get no rows
 -- (a hidden field reads as NULL), never an error that reveals the row exists.
 grant select on app.qc_inspection_notes to staff;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+-- append-only: an update, delete or truncate is refused (TR011), even to the owner
+create or replace trigger before_change_forbid before update or delete on app.qc_inspection_notes
+  for each row execute function audit.tg_any__forbid_change();
+create or replace trigger before_truncate_forbid before truncate on app.qc_inspection_notes
+  for each statement execute function audit.tg_any__forbid_change();

@@ -33,3 +33,14 @@ comment on policy update_everyone_own_recent on app.sample_comments is 'Authors 
 grant select on app.sample_comments to staff;
 grant insert (sample_id, author_id, body) on app.sample_comments to staff;
 grant update (body) on app.sample_comments to staff;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger before_update_comment before update on app.sample_comments
+  for each row execute function app_private.tg_sample_comments__check_update();
+create or replace trigger before_delete_forbid before delete on app.sample_comments
+  for each row execute function audit.tg_any__forbid_change();
+drop trigger if exists after_change_realtime_signal on app.sample_comments;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.sample_comments
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('comment');

@@ -27,3 +27,10 @@ comment on policy insert_uploaders_own_on_visible_sample on app.sample_photos is
 grant select on app.sample_photos to staff;
 grant insert (sample_id, uploaded_by, content_type, width, height, image, thumbnail, caption) on app.sample_photos
   to buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+drop trigger if exists after_change_realtime_signal on app.sample_photos;  -- a constraint trigger has no OR REPLACE
+create constraint trigger after_change_realtime_signal after insert or update on app.sample_photos
+  deferrable initially deferred
+  for each row execute function app_private.tg_any__realtime_signal('photo');

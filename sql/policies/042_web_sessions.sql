@@ -16,7 +16,7 @@ revoke execute on function
   app_private.accept_invite(text, text),
   app_private.start_session(bigint, interval, inet, text), app_private.resume_session(text),
   app_private.end_sessions(bigint, text),
-  app_private.end_sessions_on_staff_change(), app_private.end_sessions_on_password_change()
+  app_private.tg_staff__end_sessions(), app_private.tg_staff_credentials__end_sessions()
   from public, staff;
 
 -- authenticator (the web app, before it switches to anyone's role): sign in, resume
@@ -38,3 +38,8 @@ grant execute on function app.create_invite(bigint), app.reset_password(bigint) 
 grant execute on function app.last_sign_ins() to system_admin, ops_director, md;
 revoke execute on function app.create_invite(bigint), app.reset_password(bigint)
   from buyer, senior_buyer, designer, sales_lead, sales_executive, qc, factory_liaison, logistics, finance;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger after_end_realtime_sessions after update of ended_at on app_private.web_sessions
+  for each statement execute function app_private.tg_web_sessions__signal_end();

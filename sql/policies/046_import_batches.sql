@@ -43,3 +43,8 @@ grant select on app.import_batches, app.import_layouts to staff;
 grant insert (staff_id, filename, headers, rows, mapping), update (mapping, committed_at) on app.import_batches
   to logistics, senior_buyer, system_admin;
 grant insert (header_key, mapping), update (mapping) on app.import_layouts to logistics, senior_buyer, system_admin;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger before_write_stamp before insert or update on app.import_layouts
+  for each row execute function app_private.tg_import_layouts__stamp();

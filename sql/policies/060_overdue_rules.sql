@@ -26,3 +26,8 @@ comment on policy update_ops_director on app.overdue_rules is 'The ops director 
 
 grant select on app.overdue_rules to staff;
 grant update (days_allowed, responsible_role, description, active) on app.overdue_rules to ops_director;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger before_update_check before update on app.overdue_rules
+  for each row execute function app_private.tg_overdue_rules__check_update();

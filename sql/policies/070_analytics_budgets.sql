@@ -45,3 +45,8 @@ grant select on app.budgets to buyer, senior_buyer, sales_lead, finance, ops_dir
 grant insert (team_id, season_id, category_id, amount_gbp) on app.budgets to senior_buyer, finance;
 grant update (amount_gbp) on app.budgets to senior_buyer, finance;
 grant delete on app.budgets to senior_buyer, finance;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger before_change_stamp before insert or update on app.budgets
+  for each row execute function app_private.tg_budgets__check_change();

@@ -12,7 +12,7 @@ from ..roles import ROLES
 from . import db
 from .auth import login_required
 from .lists import csv_lines
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -15,7 +15,7 @@ from ..roles import ROLES
 from . import db
 from .auth import login_required
 from .lists import csv_lines, page_arg
-from . import samples as _samples  # (samples imports this module: resolved at call time)
+from .errors import friendly
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 MAIL_PAGE = 25
@@ -63,7 +63,7 @@ def extend(sample_id):
                                 request.form.get("reason", ""))).fetchone()["due"]
         flash(f"Sample {sample_id}: due date extended to {due:%d %b %Y}.", "ok")
     except psycopg.Error as exc:
-        flash(_samples.friendly(exc), "error")
+        flash(friendly(exc), "error")
     return redirect(url_for("samples.detail", sample_id=sample_id) + "#overdue", code=303)
 
 
@@ -76,7 +76,7 @@ def chased(sample_id):
                          (sample_id, request.form.get("rule", ""), request.form.get("note", "")))
         flash(f"Sample {sample_id} marked chased today: it leaves tomorrow's mail unless it changes.", "ok")
     except psycopg.Error as exc:
-        flash(_samples.friendly(exc), "error")
+        flash(friendly(exc), "error")
     return redirect(url_for("samples.detail", sample_id=sample_id) + "#overdue", code=303)
 
 
@@ -99,7 +99,7 @@ def mail_my_overdue():
         flash("Your overdue list is on its way by mail (PDF attached)." if queued else
               "Your overdue list was already queued a moment ago.", "ok")
     except psycopg.Error as exc:
-        flash(_samples.friendly(exc), "error")
+        flash(friendly(exc), "error")
     return redirect(url_for("index"), code=303)
 
 
@@ -152,7 +152,7 @@ def edit_rule(rule_id):
     except psycopg.errors.InvalidTextRepresentation:
         flash("Days allowed must be a whole number and the role one of the list.", "error")
     except psycopg.Error as exc:
-        flash(_samples.friendly(exc), "error")
+        flash(friendly(exc), "error")
     return redirect(url_for("alerts.rules"), code=303)
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from . import analytics_charts as charts
 from . import db, formats, lists
 from .auth import login_required
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 formats.register(bp)

@@ -22,7 +22,7 @@ from .. import config
 from ..logging import event
 
 bp = Blueprint("health", __name__)
-SCHEMA_DIR = config.SQL_DIR / "schema"
+SCHEMA_DIR = config.SQL_DIR / "migrations"
 # what a development checkout or an example file would carry: never a production key
 WEAK_SECRETS = {"", "dev", "test", "secret", "changeme", "change-me", "default", "development", "please-change-me"}
 MIN_SECRET = 32
@@ -38,7 +38,7 @@ def register_check(name: str, fn) -> None:
 
 
 def code_version() -> int:
-    """The newest migration in sql/schema (V0007__x.sql -> 7)."""
+    """The newest migration in sql/migrations (V0007__x.sql -> 7)."""
     versions = [int(m.group(1)) for p in SCHEMA_DIR.glob("V*.sql") if (m := re.match(r"V(\d+)__", p.name))]
     return max(versions, default=0)
 

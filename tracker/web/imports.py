@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 from .. import imports
 from . import db
 from .auth import login_required
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
 

@@ -11,7 +11,7 @@ from psycopg import sql
 from . import db
 from .auth import login_required
 from .lists import csv_lines, page_arg
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("reference", __name__, url_prefix="/reference")
 PAGE_SIZE = 50
@@ -34,7 +34,7 @@ KINDS = {
                  ("ends_on", "Ends", "date")], "starts_on desc", "code"),
 }
 LOCATION_KINDS = ["shelf", "studio", "showroom", "dispatch"]
-# what a refused write means, in words (constraint names from sql/schema)
+# what a refused write means, in words (constraint names from sql/migrations)
 CHECKS = {
     "seasons_code_check": "A season code is SS or AW and two digits, e.g. SS27.",
     "seasons_check": "A season ends after it starts.",

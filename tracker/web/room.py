@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from . import db
 from .auth import login_required
 from .lists import PAGE_SIZE, csv_lines, page_arg
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("room", __name__)
 MAX_BASKET = 500

@@ -13,7 +13,7 @@ from .. import images
 from ..roles import STATES
 from . import alerts, db, realtime
 from .auth import login_required
-from .errors import friendly  # noqa: F401  (other blueprints still import it from here)
+from .errors import friendly
 from .formats import duration
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from . import db
 from .auth import login_required
 from .lists import csv_lines, page_arg
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
 PAGE_SIZE = 50

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from . import db, realtime
 from .auth import login_required
 from .lists import csv_lines
-from .samples import friendly
+from .errors import friendly
 
 bp = Blueprint("watching", __name__, url_prefix="/watching")
 SAMPLES_SQL = ("select s.id, s.title, s.display_state, s.team_code, s.holder_name, s.state_changed_at, "

@@ -26,5 +26,5 @@ comment on role staff is 'Every staff role is a member (NOLOGIN group): grants a
 -- trigger on every change. Samples had it already (then bumped only by the lifecycle
 -- functions); the staff admin form compared xmin instead. Both now compare `version`.
 alter table app.staff add column if not exists version integer not null default 1;
-comment on column app.staff.version is 'Bumped by every update (trigger tg_staff__bump_version); the admin form sends the version it was loaded from, and a stale form is refused.';
-comment on column app.samples.version is 'Bumped by every update (trigger tg_samples__bump_version); a sample form sends the version it showed (app.expect_sample_version), so a stale form is refused instead of acting on a sample that changed.';
+comment on column app.staff.version is 'Bumped by every update (trigger before_update_bump_version); the admin form sends the version it was loaded from, and a stale form is refused.';
+comment on column app.samples.version is 'Bumped by every update (trigger before_update_bump_version); a sample form sends the version it showed (app.expect_sample_version), so a stale form is refused instead of acting on a sample that changed.';
