@@ -11,10 +11,7 @@ from werkzeug.serving import make_server
 from conftest import cloned_web_app
 from tracker.demo import demo_password
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+from conftest import ARTIFACTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -29,16 +26,6 @@ def base(template):
         yield f"http://127.0.0.1:{srv.server_port}"
         srv.shutdown()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: run `make deps`")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_as(browser, base, role, width):

@@ -14,10 +14,7 @@ from tracker.images import swatch
 from tracker.web import create_app
 from tracker.roles import ROLES
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS as FLAGS  # noqa: F401  (for the modules that import them from here)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -43,16 +40,6 @@ def server(template):
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: run `make deps`")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from werkzeug.serving import make_server
 
 from conftest import Staff, _url, act_as, cloned_web_app
 from helpers import Lifecycle
-from test_browser import ARTIFACTS, CHROMIUM, FLAGS, sign_in
+from test_browser import ARTIFACTS, sign_in
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -27,14 +27,6 @@ def server(template):
         if "realtime" in app.extensions:
             app.extensions["realtime"].stop()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 def person(browser, base, role, width=1280):

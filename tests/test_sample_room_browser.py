@@ -16,10 +16,7 @@ from helpers import Lifecycle
 from tracker.demo import demo_password
 from tracker.web import create_app
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+from conftest import ARTIFACTS
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -44,16 +41,6 @@ def server(template):
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is missing: run `make deps`")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_as(browser, base, role, viewport):

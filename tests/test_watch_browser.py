@@ -8,7 +8,7 @@ import pytest
 from conftest import Staff, _url, act_as
 from helpers import Lifecycle
 from test_browser import ARTIFACTS
-from test_realtime_browser import browser, live, person, server  # noqa: F401  (fixtures and helpers)
+from test_realtime_browser import live, person, server  # noqa: F401  (fixtures and helpers; browser is conftest's)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

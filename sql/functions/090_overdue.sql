@@ -227,7 +227,7 @@ begin
    where o.rule_id = v_rule.id
    order by o.staff_id = v_me.id desc
    limit 1;
-  if v_responsible is distinct from v_me.id and v_me.role not in ('ops_director', 'md') then
+  if v_responsible is distinct from v_me.id and not app.may_chase_any_sample() then
     raise exception using errcode = 'TR031',
       message = format('only the person who must chase sample %s (a %s) or a director can %s', v_s.id,
                        replace(v_rule.responsible_role::text, '_', ' '), p_what),
@@ -312,6 +312,20 @@ $$;
 comment on function app.my_overdue(date, bigint) is 'What the person signed in must chase on a day (default today; one sample or all), chased ones included: the sample page''s extend/chased forms and the "my overdue list" PDF.';
 
 -- Rule edits (ops director, UPDATE on a few columns): refused in our own words.
+create or replace function app.overdue_responsible_roles() returns app.staff_role[]
+language sql immutable parallel safe
+as $$ select array(select r from unnest(enum_range(null::app.staff_role)) r where r <> 'system_admin') $$;
+comment on function app.overdue_responsible_roles() is 'The roles an overdue rule may name as the one that chases: every role but the system admin, who neither holds nor handles samples. The rule editor offers these; the update trigger refuses any other (TR033).';
+
+create or replace function app.may_chase_any_sample() returns boolean
+language sql stable security definer
+set search_path = pg_catalog, app, pg_temp
+as $$
+  select coalesce((select s.role in ('ops_director', 'md') from app.staff s
+                    where s.id = app.current_staff_id() and s.active), false)
+$$;
+comment on function app.may_chase_any_sample() is 'Whether the signed-in person may extend or mark chased any overdue sample, not only those they must chase (directors). require_responsible enforces it; the sample page asks it before offering the buttons.';
+
 create or replace function app_private.tg_overdue_rules__check_update() returns trigger
 language plpgsql
 as $$
@@ -324,7 +338,7 @@ begin
   if btrim(coalesce(new.description, '')) = '' then
     raise exception using errcode = 'TR033', message = format('rule "%s" needs a description', old.code);
   end if;
-  if new.responsible_role in ('system_admin') then
+  if not (new.responsible_role = any (app.overdue_responsible_roles())) then
     raise exception using errcode = 'TR033',
       message = format('rule "%s": the system admin cannot be the role that chases samples', old.code),
       hint = 'Pick the role whose people hold or handle the sample.';

@@ -8,10 +8,9 @@ from email import message_from_string, policy
 from io import BytesIO
 
 import psycopg
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 
 from alerts import pdf
-from ..roles import ROLES
 from . import db
 from .auth import login_required
 from .lists import csv_lines, page_arg
@@ -49,8 +48,8 @@ def sample_overdue(conn, sample_id: int) -> dict:
         "union all select c.created_at, 'chased', r.description, null, null, c.note, st.full_name "
         "from app.overdue_chases c join app.overdue_rules r on r.id = c.rule_id "
         "join app.staff st on st.id = c.chased_by where c.sample_id = %(s)s order by 1 desc", {"s": sample_id}).fetchall()
-    director = g.user["role"] in ("ops_director", "md")
-    return {"hits": hits, "mine": mine if not director else {h["rule_code"] for h in hits}, "history": history}
+    anyone = conn.execute("select app.may_chase_any_sample() as ok").fetchone()["ok"]  # directors
+    return {"hits": hits, "mine": {h["rule_code"] for h in hits} if anyone else mine, "history": history}
 
 
 @bp.route("/samples/<int:sample_id>/extend", methods=("POST",))
@@ -109,9 +108,9 @@ def rules():
     with db.as_user() as conn:
         rows = conn.execute(RULES_SQL).fetchall()
         lateness = {k: conn.execute(sql).fetchall() for k, sql in LATENESS_SQL.items()}
-        editable = conn.execute("select has_any_column_privilege('app.overdue_rules', 'UPDATE') as ok"
-                                ).fetchone()["ok"]
-    return render_template("alerts/rules.html", rows=rows, roles=ROLES, lateness=lateness, editable=editable)
+        editable, roles = conn.execute("select has_any_column_privilege('app.overdue_rules', 'UPDATE') as ok, "
+                                       "app.overdue_responsible_roles()::text[] as roles").fetchone().values()
+    return render_template("alerts/rules.html", rows=rows, roles=roles, lateness=lateness, editable=editable)
 
 
 @bp.route("/rules.csv")
