@@ -389,3 +389,34 @@ def test_the_migration_schedules_the_sealer_where_pg_cron_runs():
         assert (schedule, command) == ("* * * * *", "select audit.seal()")
     else:
         assert schedule == "* * * * *" and "audit.run_sealer(interval '55 seconds', interval '2 seconds')" in command
+
+
+# ---------------------------------------------------------------- the web process seals while it serves
+def test_a_serving_web_process_keeps_the_unsealed_window_to_seconds(db):
+    """pg_cron 1.4 (Debian 12) seals once a minute; a web process's relay seals every
+    AUDIT_SEAL_SECONDS as the authenticator, so a change is sealed within seconds while the
+    app serves. Positive control: with no process sealing, the row stays unsealed."""
+    import time
+
+    from conftest import _url
+    from tracker.web.realtime import AUDIT_SEAL_SECONDS, Relay
+    loc = locations(db, 1)[0]
+    touch(db, loc, "Shelf S")
+    db.commit()
+    time.sleep(AUDIT_SEAL_SECONDS + 1)
+    assert verify(db)[3] == 1  # nothing seals it on its own here (the test clones have no cron job)
+    relay = Relay(_url(db.info.dbname, "authenticator"))
+    relay.start()
+    try:
+        deadline = time.monotonic() + 10
+        while verify(db)[3] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert verify(db) == (True, None, None, 0)
+        assert relay.sealer.is_alive()
+    finally:
+        relay.stop()
+    assert not relay.sealer.is_alive()
+    # and the authenticator can do nothing else in the audit schema
+    with psycopg.connect(_url(db.info.dbname, "authenticator")) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("select * from audit.verify_chain()")

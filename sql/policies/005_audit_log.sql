@@ -33,3 +33,8 @@ comment on policy update_writer on audit.chain_head is 'The sealer moves the cha
 -- superuser's edit of a sealed row. Writers never touch audit.chain_head: only the sealer.
 
 grant select on audit.log to ops_director, md, system_admin;
+
+-- the web processes seal the chain every few seconds while they serve (tracker/web/realtime.py):
+-- sealing links only what has committed, in commit order, and changes no content
+grant usage on schema audit to authenticator;
+grant execute on function audit.seal(integer) to authenticator;

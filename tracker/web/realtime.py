@@ -41,6 +41,11 @@ SESSION_CHECK_SECONDS = 3   # sessions that merely expire are noticed within thi
 HEARTBEAT_SECONDS = 15      # application-level ping (carries the cursor); protocol pings too
 BATCH_LIMIT = 5000          # events read per group query
 APP_NAME = "tracker-realtime-relay"  # how the relay's two connections show in pg_stat_activity
+# While its relay runs, each web process also seals the audit chain this often (audit.seal:
+# idempotent, one sealer at a time under its advisory lock). pg_cron seals too, but the
+# pg_cron Debian 12 ships schedules in minutes only; this keeps the unsealed window at
+# seconds wherever the app serves. 0 leaves sealing to pg_cron / `make seal-audit`.
+AUDIT_SEAL_SECONDS = 2
 
 MESSAGES_SQL = """
 select app.current_staff_id() as me,
@@ -83,8 +88,10 @@ class Relay:
     """One per web process: LISTEN, read each batch of new events once per security
     context, fan out to that context's sockets, and keep an eye on their sessions."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, seal_every: float = AUDIT_SEAL_SECONDS):
         self.url = url
+        self.seal_every = seal_every
+        self.sealer: threading.Thread | None = None
         self.lock = threading.RLock()
         self.subs: set[Subscriber] = set()
         self.high: int | None = None        # every event up to here has been fanned out
@@ -101,6 +108,9 @@ class Relay:
                 self.stopping.clear()
                 self.thread = threading.Thread(target=self._run, name="realtime-relay", daemon=True)
                 self.thread.start()
+            if self.seal_every and (self.sealer is None or not self.sealer.is_alive()):
+                self.sealer = threading.Thread(target=self._seal, name="audit-sealer", daemon=True)
+                self.sealer.start()
         if not self.listening.wait(wait):
             raise RuntimeError(f"the realtime relay could not LISTEN within {wait:g} s")
 
@@ -108,6 +118,22 @@ class Relay:
         self.stopping.set()
         if self.thread:
             self.thread.join(5)
+        if self.sealer:
+            self.sealer.join(5)
+
+    def _seal(self):
+        """Every few seconds: seal what has committed into the audit chain (its own connection,
+        so a sealer busy behind pg_cron's never delays a websocket)."""
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, application_name="tracker-audit-sealer") as conn:
+                    while not self.stopping.wait(self.seal_every):
+                        conn.execute("select sealed from audit.seal(20000)")
+            except psycopg.Error as e:
+                if self.stopping.is_set():
+                    break
+                log.warning("audit sealer: %s; trying again in 5 s", e)
+                self.stopping.wait(5)
 
     def subscribe(self, sub: Subscriber) -> int:
         """Register a socket; returns the point from which the relay will feed it."""
