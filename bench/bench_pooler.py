@@ -133,7 +133,7 @@ def drop_pooled_server_connections(penv: dict, dbname: str):
     """PgBouncer's console: close its idle server connections, so the next round counts only its own."""
     dsn = subprocess.run([str(ROOT / "scripts" / "pooler.sh"), "app-dsn"], env=penv, capture_output=True,
                          text=True, check=True).stdout.strip()
-    console = make_conninfo(**dict(conninfo_to_dict(dsn), dbname="pgbouncer"))
+    console = make_conninfo(**dict(conninfo_to_dict(dsn), dbname="pgbouncer", user="pgbouncer_admin"))
     subprocess.run(["/usr/lib/postgresql/15/bin/psql", console, "-Xqc", f"KILL {dbname}"], capture_output=True)
     subprocess.run(["/usr/lib/postgresql/15/bin/psql", console, "-Xqc", f"RESUME {dbname}"], capture_output=True)
 

@@ -68,7 +68,11 @@ def scope_sql(table: str, scope: str, role: str) -> str:
         return (f"t.sample_a in (select s.id from app.samples s where {sample_scope}) "
                 f"and t.sample_b in (select s.id from app.samples s where {sample_scope})")
     if table == "audit.log" and scope == "not_sensitive":
-        return "t.table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes')"
+        # the tables whose rows the role may not read in full, by this same matrix
+        hidden = sorted(t for t, ops in TABLES.items() if t.startswith("app.")
+                        and expand((ops or {}).get("select")).get(role, "denied") in ("none", "denied", "own_rows"))
+        assert "app.sample_costs" in hidden and "app.budgets" in hidden
+        return "t.table_name not in (%s)" % ", ".join(f"'{t}'" for t in hidden)
     raise AssertionError(f"no SQL for scope {scope} on {table}")
 
 

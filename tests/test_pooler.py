@@ -71,17 +71,17 @@ def test_session_state_leaks_through_the_pooler_but_the_apps_identity_does_not(a
         user, session, staff, pid = identity(other)
         assert pid in pids                      # the very connection the buyer's requests used
         assert (user, session, staff) == ("authenticator", "", None)
-    # positive control: the same check does see session-level state left by a client
+    # a client that does leave session-level state (what the app never does) passes none of
+    # it on: the pooler runs DISCARD ALL after every transaction (server_reset_query_always)
     with through_pooler(pooler) as leaky:
-        leaky.execute("select set_config('role', 'buyer', false)")   # session-level: what the app never does
-        assert leaky.execute("select pg_backend_pid()").fetchone()[0] in pids
-    try:
-        with through_pooler(pooler) as victim:
-            user, _, _, pid = identity(victim)
-            assert pid in pids and user == "buyer", "the positive control must see the leak"
-    finally:
-        with through_pooler(pooler) as c:
-            c.execute("reset all; reset role")
+        with leaky.transaction():
+            leaky.execute("select set_config('role', 'buyer', false), "
+                          "set_config('tracker.session', repeat('f', 64), false)")
+            user, session, _, pid = identity(leaky)
+            assert (user, session) == ("buyer", "f" * 64) and pid in pids  # positive control: it was set, here
+    with through_pooler(pooler) as victim:
+        user, session, staff, pid = identity(victim)
+        assert pid in pids and (user, session, staff) == ("authenticator", "", None)
 
 
 def test_interleaved_people_each_see_only_themselves(app, pooler, admin):
@@ -101,12 +101,13 @@ def test_interleaved_people_each_see_only_themselves(app, pooler, admin):
 
 
 def test_server_side_prepared_statements_break_through_the_pooler(pooler):
-    """Positive control for prepare_threshold=None: two clients that prepare statements
-    get the same server connection, and the second one's name is already taken there."""
+    """Positive control for prepare_threshold=None: statements prepared on one transaction's
+    server connection are gone (DISCARD ALL) or another client's (same name) by the next."""
     with through_pooler(pooler, prepare_threshold=0) as a, through_pooler(pooler, prepare_threshold=0) as b:
-        a.execute("select 1")
-        with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+        with pytest.raises((psycopg.errors.DuplicatePreparedStatement, psycopg.errors.InvalidSqlStatementName)):
+            a.execute("select 1")
             b.execute("select 2")
+            a.execute("select 1")
     with through_pooler(pooler) as c:
         c.execute("deallocate all")
 
@@ -149,6 +150,18 @@ def test_listen_through_the_pooler_hears_nothing_but_the_relay_does(app, pooler,
         while relay.high == before and time.monotonic() < deadline:
             time.sleep(0.05)
         assert relay.high > before, "the relay did not hear the change"
+
+
+def test_the_console_is_not_the_apps_login(pooler):
+    """The web login cannot open PgBouncer's admin console (SHUTDOWN, PAUSE, SET ...); the
+    console's own user can, and it is no database role, so it reaches no database."""
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pooled_url(pooler, "pgbouncer", "authenticator"), connect_timeout=5, autocommit=True)
+    with psycopg.connect(pooled_url(pooler, "pgbouncer", "pgbouncer_admin"), connect_timeout=5,
+                         autocommit=True, prepare_threshold=None) as console:  # positive control
+        assert console.execute("show pools").fetchall()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pooled_url(pooler, DB, "pgbouncer_admin"), connect_timeout=5)
 
 
 def test_only_the_allowed_logins_get_through(pooler):

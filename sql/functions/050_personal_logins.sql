@@ -17,7 +17,7 @@ begin
       message = format('login name "%s" is not valid', p_login),
       hint = 'Use 3-63 lower-case letters, digits or underscores, starting with a letter.';
   end if;
-  if p_login in ('authenticator', 'tracker_owner', 'audit_owner', 'postgres')
+  if p_login in ('authenticator', 'tracker_owner', 'audit_owner', 'postgres', 'staff')
      or p_login::text in (select unnest(enum_range(null::app.staff_role))::text) then
     raise exception using errcode = 'TR005', message = format('login name "%s" is reserved', p_login);
   end if;
@@ -33,6 +33,10 @@ begin
     execute format('create role %I login inherit', p_login);
   elsif exists (select 1 from pg_roles where rolname = p_login and (rolsuper or rolbypassrls or rolcreaterole)) then
     raise exception using errcode = 'TR005', message = format('role %s is privileged; refusing to tie it to staff', p_login);
+  elsif exists (select 1 from pg_roles r where r.rolname = p_login and not r.rolcanlogin
+                  and exists (select 1 from pg_auth_members m where m.roleid = r.oid)) then
+    -- a group role (staff, or any role others are members of) is never someone's login
+    raise exception using errcode = 'TR005', message = format('login name "%s" is reserved: it is a group role', p_login);
   end if;
   if p_password is not null then
     execute format('alter role %I password %L', p_login, p_password);

@@ -61,11 +61,21 @@ begin
   if length(v_ref) > 100 then
     raise exception using errcode = 'TR005', message = 'a reference can be at most 100 characters';
   end if;
-  select s.id into v_id from app.samples s where s.external_ref = v_ref;
-  if found then
-    return query select v_id, false;  -- imported before: nothing to do
-    return;
-  end if;
+  declare
+    v_seen app.samples;
+  begin
+    select * into v_seen from app.samples s where s.external_ref = v_ref;
+    if found and app_private.can_see_sample(v_seen, v_me) then
+      return query select v_seen.id, false;  -- imported before: nothing to do
+      return;
+    elsif found then
+      -- imported before, as a sample this person cannot see: say so without its number or team
+      -- (the reference is unique across teams; the attack review found the id leaking here)
+      raise exception using errcode = 'TR005',
+        message = format('the reference %s is already taken by a sample you cannot see', v_ref),
+        hint = 'Give the row another reference, or ask whoever imported it.';
+    end if;
+  end;
   perform app_private.require_value(v_title is null, 'a title', 'an imported row');
   if length(v_title) > 200 then
     raise exception using errcode = 'TR005', message = 'a title can be at most 200 characters';

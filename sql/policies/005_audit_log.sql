@@ -13,8 +13,11 @@ create policy select_directors on audit.log for select to ops_director, md using
 comment on policy select_directors on audit.log is 'Directors read the whole audit log.';
 
 create policy select_system_admin_not_sensitive on audit.log for select to system_admin
-  using (table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes'));
-comment on policy select_system_admin_not_sensitive on audit.log is 'The system admin reads the audit log except changes to costs, supplier contacts and QC notes, which it may not see.';
+  -- the tables whose rows the system admin may not read (or only its own): permission_matrix.yml,
+  -- scope none / denied / own_rows; tests/test_permission_matrix.py derives the list from there
+  using (table_name not in ('app.sample_costs', 'app.supplier_contacts', 'app.qc_inspection_notes', 'app.budgets',
+                            'app.duplicate_dismissals', 'app.stocktakes', 'app.import_batches', 'app.watches'));
+comment on policy select_system_admin_not_sensitive on audit.log is 'The system admin reads the audit log except changes to the tables whose rows it may not read: costs, budgets, supplier contacts, QC notes, duplicate dismissals, stocktakes, other people''s import batches and watches.';
 
 create policy select_writer on audit.log for select to audit_owner using (true);
 comment on policy select_writer on audit.log is 'The audit writer (trigger and verifier) reads the chain.';
