@@ -73,6 +73,15 @@ end
 $$;
 comment on function app.current_team_id() is 'The buying team of the person behind this session, or null.';
 
+create or replace function app.current_staff_is_director() returns boolean
+language sql stable security definer
+set search_path = pg_catalog, app, pg_temp
+as $$
+  select coalesce((select s.role in ('ops_director', 'md') from app.staff s
+                    where s.id = app.current_staff_id() and s.active), false)
+$$;
+comment on function app.current_staff_is_director() is 'Whether the person behind this session is a director (the ops director or the MD): who may refresh the analytics now (app.refresh_analytics) and extend or mark chased any overdue sample (require_responsible). The pages ask it before offering those buttons.';
+
 create or replace function app.clock() returns timestamptz
 language sql stable security definer
 set search_path = pg_catalog, app_private, pg_temp

@@ -227,7 +227,7 @@ begin
    where o.rule_id = v_rule.id
    order by o.staff_id = v_me.id desc
    limit 1;
-  if v_responsible is distinct from v_me.id and not app.may_chase_any_sample() then
+  if v_responsible is distinct from v_me.id and not app.current_staff_is_director() then
     raise exception using errcode = 'TR031',
       message = format('only the person who must chase sample %s (a %s) or a director can %s', v_s.id,
                        replace(v_rule.responsible_role::text, '_', ' '), p_what),
@@ -316,15 +316,6 @@ create or replace function app.overdue_responsible_roles() returns app.staff_rol
 language sql immutable parallel safe
 as $$ select array(select r from unnest(enum_range(null::app.staff_role)) r where r <> 'system_admin') $$;
 comment on function app.overdue_responsible_roles() is 'The roles an overdue rule may name as the one that chases: every role but the system admin, who neither holds nor handles samples. The rule editor offers these; the update trigger refuses any other (TR033).';
-
-create or replace function app.may_chase_any_sample() returns boolean
-language sql stable security definer
-set search_path = pg_catalog, app, pg_temp
-as $$
-  select coalesce((select s.role in ('ops_director', 'md') from app.staff s
-                    where s.id = app.current_staff_id() and s.active), false)
-$$;
-comment on function app.may_chase_any_sample() is 'Whether the signed-in person may extend or mark chased any overdue sample, not only those they must chase (directors). require_responsible enforces it; the sample page asks it before offering the buttons.';
 
 create or replace function app_private.tg_overdue_rules__check_update() returns trigger
 language plpgsql

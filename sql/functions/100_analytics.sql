@@ -45,15 +45,6 @@ $$;
 comment on function app_private.refresh_analytics(text, bigint) is 'Refresh every analytics materialised view CONCURRENTLY and record the refresh ("data as of" = its start). Run nightly by pg_cron (job tracker-analytics-refresh) and by app.refresh_analytics().';
 
 -- "refresh now" for directors
-create or replace function app.may_refresh_analytics() returns boolean
-language sql stable security definer
-set search_path = pg_catalog, app, pg_temp
-as $$
-  select coalesce((select s.role in ('ops_director', 'md') from app.staff s
-                    where s.id = app.current_staff_id() and s.active), false)
-$$;
-comment on function app.may_refresh_analytics() is 'Whether the signed-in person may refresh the analytics figures now (directors: the ops director and the MD). app.refresh_analytics() enforces it; the pages ask it before offering the button.';
-
 create or replace function app.refresh_analytics() returns timestamptz
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -62,7 +53,7 @@ declare
   v_me app.staff;
 begin
   v_me := app_private.require_staff();
-  if not app.may_refresh_analytics() then
+  if not app.current_staff_is_director() then
     raise exception using errcode = 'TR040',
       message = 'only the ops director and the MD can refresh the analytics figures',
       detail = format('You are signed in as %s.', replace(v_me.role::text, '_', ' ')),

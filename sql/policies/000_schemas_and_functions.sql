@@ -13,7 +13,7 @@ revoke execute on all functions in schema app, app_private from public;
 grant usage on schema app to staff;
 -- who am I, and what time is it
 grant execute on function app.current_staff_id(), app.current_staff_role(), app.current_team_id(), app.clock(),
-    app.current_staff_email()
+    app.current_staff_email(), app.current_staff_is_director()
   to staff;
 -- rules the pages show as well as enforce (one definition each, read by policies, functions and the web app)
 grant execute on function app.comment_edit_window(), app.loan_days(), app.holder_roles(app.sample_state),
@@ -71,7 +71,7 @@ grant execute on function app.import_sample(text, jsonb, boolean) to logistics, 
 --       directly would run with the caller's own rights anyway).
 
 -- spend analytics (issue 13): "refresh now"; it lets only directors refresh (TR040)
-grant execute on function app.refresh_analytics(), app.may_refresh_analytics()
+grant execute on function app.refresh_analytics()
   to staff;
 
 ------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ grant execute on function
     app.extend_due_date(bigint, text, date, text),
     app.mark_chased(bigint, text, text),
     app.queue_my_overdue_pdf(),
-    app.overdue_responsible_roles(),
-    app.may_chase_any_sample()
+    app.overdue_responsible_roles()
   to staff;
 grant execute on function app.captured_mail(integer, integer) to system_admin;
 -- NOTE: app_private.overdue_for, queue_overdue_mail, queue_digests and queue_welcome_mail

@@ -51,7 +51,7 @@ USER_SQL = ("select s.id, s.full_name, app.current_staff_email() as email, s.rol
             "has_any_column_privilege('app.staff', 'INSERT') as administers_staff, "
             "has_schema_privilege('analytics', 'USAGE') as reads_analytics, "
             "has_function_privilege('app.captured_mail(integer, integer)', 'EXECUTE') as reads_mail, "
-            "app.may_refresh_analytics() as refreshes_analytics, "
+            "app.current_staff_is_director() as is_director, "
             # the lifecycle rules say who requests samples and who moves them about the building
             "exists (select 1 from app.transition_rules r where r.action = 'request' and s.role = any (r.roles)) "
             "as requests_samples, "
