@@ -266,3 +266,31 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
+
+
+@contextmanager
+def served_clone(template: str, name: str):
+    """A fresh database cloned from the template and the app serving it on 127.0.0.1 in a
+    thread (for the browser): yields (base URL, database name); stops it all and drops the
+    database after."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tracker.web import create_app
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}" template "{template}"')
+    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test", "APP_DATABASE_URL": _url(name, "authenticator"),
+                      "SERVER_NAME": None})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}", name
+    finally:
+        srv.shutdown()
+        if "realtime" in app.extensions:  # its relay would keep reconnecting to the dropped database
+            app.extensions["realtime"].stop()
+        app.extensions["pool"].close()
+        with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')

@@ -2,16 +2,13 @@
 served on loopback, on a fresh clone of the demo database. Screenshots of every
 page visited land in test-artifacts/ (git-ignored) for a person to look at."""
 import re
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from conftest import _url
+from conftest import _url, served_clone
 from tracker.demo import demo_password
 from tracker.images import swatch
-from tracker.web import create_app
 from tracker.roles import ROLES
 
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS as FLAGS  # noqa: F401  (for the modules that import them from here)
@@ -22,23 +19,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def server(template):
     """A fresh database cloned from the template, and the app serving it on 127.0.0.1."""
-    import psycopg
-    name = "tracker_test_browser"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test", "APP_DATABASE_URL": _url(name, "authenticator"),
-                      "SERVER_NAME": None})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", name
-    srv.shutdown()
-    if "realtime" in app.extensions:  # its relay would keep reconnecting to the dropped database
-        app.extensions["realtime"].stop()
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    with served_clone(template, "tracker_test_browser") as served:
+        yield served
 
 
 

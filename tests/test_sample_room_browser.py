@@ -3,18 +3,15 @@
 and the scan, stocktake and import pages at 390 px and on a desktop, as logistics and as a
 buyer. Screenshots land in test-artifacts/ for a person to look at."""
 import re
-import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from werkzeug.serving import make_server
 
-from conftest import _url
+from conftest import _url, served_clone
 from helpers import Lifecycle
 from tracker.demo import demo_password
-from tracker.web import create_app
 
 from conftest import ARTIFACTS
 PHONE = {"width": 390, "height": 844}
@@ -25,21 +22,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def server(template):
-    name = "tracker_test_room_browser"
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-    app = create_app({"TESTING": False, "SECRET_KEY": "browser-test", "APP_DATABASE_URL": _url(name, "authenticator"),
-                      "SERVER_NAME": None})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}", name
-    srv.shutdown()
-    if "realtime" in app.extensions:
-        app.extensions["realtime"].stop()
-    app.extensions["pool"].close()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    """A fresh database cloned from the template, and the app serving it on 127.0.0.1."""
+    with served_clone(template, "tracker_test_room_browser") as served:
+        yield served
 
 
 
