@@ -109,12 +109,13 @@ class Collector(threading.Thread):
 
 def drive(ctx, rate, seconds, commits: dict, samples: list[int]):
     """Commit `rate` transitions per second for `seconds`, as the sales lead; note each
-    event's commit time by its outbox id."""
+    transaction's commit time by its transaction id (the outbox row carries it once the
+    sequencer has moved the signal; see `commit_times`)."""
     token = ctx.session("sales_lead@example.com")
     sales_exec = ctx.persona("sales_executive@example.com")[0]
     designer = ctx.persona("designer@example.com")[0]
     state = {sid: "with-design" for sid in samples}
-    with psycopg.connect(ctx.app_url) as c, psycopg.connect(ctx.url, autocommit=True) as admin:
+    with psycopg.connect(ctx.app_url) as c:
         t0 = time.monotonic()
         n = 0
         while time.monotonic() - t0 < seconds:
@@ -127,15 +128,67 @@ def drive(ctx, rate, seconds, commits: dict, samples: list[int]):
             else:
                 c.execute("select app.hand_to_design(%s, %s)", (sid, designer))
                 state[sid] = "with-design"
+            xact = c.execute("select pg_current_xact_id()::text").fetchone()[0]
             t_commit = time.time()
             c.commit()
-            eid = admin.execute("select max(id) from app.realtime_events where sample_id = %s", (sid,)).fetchone()[0]
-            commits[eid] = t_commit
+            commits[xact] = t_commit
             n += 1
             wait = t0 + n / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
     return n
+
+
+class Sequencer:
+    """app_private.sequence_realtime() every `every` seconds on its own connection, as each web
+    process's relay runs it; records each batch's size and its oldest signal's wait (from
+    the writing transaction's start to the move: the latency the sequencer adds)."""
+
+    def __init__(self, url: str, every: float = 0.02):
+        self.url, self.every = url, every
+        self.batches: list[tuple[int, float]] = []  # (signals moved, oldest one's wait in s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        with psycopg.connect(self.url, autocommit=True) as c:
+            while not self._stop.is_set():
+                with c.transaction():
+                    wait = c.execute("select extract(epoch from clock_timestamp() - min(at)) "
+                                     "from app_private.realtime_inbox").fetchone()[0]
+                    moved = c.execute("select app_private.sequence_realtime(5000)").fetchone()[0]
+                if moved:
+                    self.batches.append((moved, float(wait or 0)))
+                if moved < 5000:
+                    self._stop.wait(self.every)
+
+    def __enter__(self):
+        with psycopg.connect(self.url, autocommit=True) as c:  # start from an empty inbox
+            while c.execute("select app_private.sequence_realtime()").fetchone()[0]:
+                pass
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def results(self, label: str) -> list[Result]:
+        waits = [w for _, w in self.batches]
+        moved = sum(n for n, _ in self.batches)
+        extra = {"signals": moved, "batches": len(self.batches)}
+        return [Result(f"realtime sequencer wait p95 (oldest signal of each batch), {label}",
+                       percentile(waits, 95) * 1000 if waits else 0.0, "ms", extra=extra),
+                Result(f"realtime sequencer wait max, {label}", max(waits, default=0.0) * 1000, "ms", extra=extra)]
+
+
+def commit_times(ctx, commits: dict[str, float], lo: int, hi: int) -> dict[int, float]:
+    """Outbox id -> commit time of the transaction that left it (so latency includes the wait
+    for the sequencer as well as the relay's reads and the socket)."""
+    with psycopg.connect(ctx.url) as c:
+        rows = c.execute("select id, xact::text from app.realtime_events where id > %s and id <= %s",
+                         (lo, hi)).fetchall()
+    return {i: commits[x] for i, x in rows if x in commits}
 
 
 def leak_check(ctx, clients, lo, hi):
@@ -218,7 +271,8 @@ def run(ctx):
             hi = c.execute("select app_private.realtime_high_water()").fetchone()[0]
         for cl in clients:
             cl.close()
-        lat = [(t - commits[i]) * 1000 for cl in clients for i, t, _ in cl.got if i in commits]
+        commit_at = commit_times(ctx, commits, lo, hi)
+        lat = [(t - commit_at[i]) * 1000 for cl in clients for i, t, _ in cl.got if i in commit_at]
         delivered = sum(len(cl.got) for cl in clients)
         leaks, missed, checked = leak_check(ctx, clients, lo, hi)
     finally:

@@ -1,11 +1,13 @@
 """Transitions per second through the PL/pgSQL functions (role and scope checks, RLS
-visibility, row lock, audit trigger, NOTIFY) with 8 concurrent clients, against
-(a) the bare UPDATE + INSERT + NOTIFY the function does, without the checks, and
+visibility, row lock, audit trigger, realtime signal) with 8 concurrent clients, against
+(a) the bare UPDATE + INSERT the function does (same triggers), without the checks, and
 (b) pgbench's built-in simple-update (`pgbench -N`) on the same cluster (issue 18's
 target: >= 0.40 of it). The audit sealer runs beside the transitions as pg_cron runs
-it, every 2 s; its lag under that load is reported too. For comparison in the same run:
+it, every 2 s, and the realtime sequencer as each web process's relay runs it, every
+20 ms; their lag under that load is reported too. For comparison in the same run:
 the serial audit chain as it was before V0015, and the transitions with the realtime
-signal's triggers off (their commit-time advisory lock and NOTIFY serialise commits)."""
+signal's triggers off (until V0021 their commit-time advisory lock and NOTIFY serialised
+commits; now they append to an inbox)."""
 import time
 
 import psycopg
@@ -14,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from tracker.config import with_dbname
 
 from .bench_audit import Sealer, realtime_signal_off, serial_chain
+from .bench_realtime import Sequencer
 from .common import PGBENCH, Result, pgbench
 
 POOL = 500
@@ -29,8 +32,8 @@ select app.hand_to_design(:sid, {designer});
 BARE = """
 \\set n random(1, {pool})
 select sample_id as sid from bench_pool where client = :client_id and n = :n \\gset
-with u as (update app.samples set state = 'with-sales', holder_id = {sales}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_sales', 'with-design', 'with-sales', {actor}, 'sales_lead' from u returning id, sample_id) select pg_notify('sample_events', json_build_object('event_id', id, 'sample_id', sample_id)::text) from e;
-with u as (update app.samples set state = 'with-design', holder_id = {designer}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_design', 'with-sales', 'with-design', {actor}, 'sales_lead' from u returning id, sample_id) select pg_notify('sample_events', json_build_object('event_id', id, 'sample_id', sample_id)::text) from e;
+with u as (update app.samples set state = 'with-sales', holder_id = {sales}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_sales', 'with-design', 'with-sales', {actor}, 'sales_lead' from u returning id, sample_id) select count(*) from e;
+with u as (update app.samples set state = 'with-design', holder_id = {designer}, version = version + 1, updated_at = now(), state_changed_at = now() where id = :sid returning id), e as (insert into app.sample_events (sample_id, action, from_state, to_state, actor_id, actor_role) select id, 'hand_to_design', 'with-sales', 'with-design', {actor}, 'sales_lead' from u returning id, sample_id) select count(*) from e;
 """
 
 
@@ -87,12 +90,12 @@ def run(ctx):
     simple = pgbench(pgbench_url, "", clients, ctx.duration, builtin="simple-update")
     bare = pgbench(ctx.url, BARE.format(**fmt), clients, ctx.duration) * 2
     t = time.perf_counter()
-    with Sealer(ctx.url) as sealer:
+    with Sealer(ctx.url) as sealer, Sequencer(ctx.url) as sequencer:
         ours = pgbench(ctx.app_url, OURS.format(**fmt), clients, ctx.duration,
                        options=f"-c role=sales_lead -c tracker.session={ctx.session('sales_lead@example.com')}",
                        user="authenticator") * 2
     seconds = time.perf_counter() - t
-    with serial_chain(ctx.url):  # the same transitions under the chain as it was before V0015
+    with serial_chain(ctx.url), Sequencer(ctx.url):  # the same transitions under the chain as before V0015
         serial = pgbench(ctx.app_url, OURS.format(**fmt), clients, ctx.duration,
                          options=f"-c role=sales_lead -c tracker.session={ctx.session('sales_lead@example.com')}",
                          user="authenticator") * 2
@@ -105,8 +108,9 @@ def run(ctx):
         ok, unsealed = c.execute("select ok, unsealed from audit.verify_chain()").fetchone()
     if not ok or unsealed:
         raise RuntimeError(f"audit chain not intact and sealed after the transitions benchmark (unsealed: {unsealed})")
-    return sealer.results(f"{clients} clients' transitions", seconds) + [
-        Result(f"transitions/s, {clients} clients, vs bare UPDATE+INSERT+NOTIFY", ours, "transitions/s", bare,
+    return sealer.results(f"{clients} clients' transitions", seconds) + sequencer.results(
+        f"{clients} clients' transitions") + [
+        Result(f"transitions/s, {clients} clients, vs bare UPDATE+INSERT", ours, "transitions/s", bare,
                "bare writes (same triggers), no checks", higher_is_better=True),
         Result(f"transitions/s, {clients} clients, vs pgbench simple-update", ours, "transitions/s", simple,
                "pgbench -N (simple-update) tps, mean of runs before and after", higher_is_better=True),

@@ -35,7 +35,15 @@ SEES_COSTS = {"buyer", "senior_buyer", "sales_lead", "finance", "ops_director", 
 # --------------------------------------------------------------------------------------
 # SQL level: what leaves a signal, and what the NOTIFY payload says
 # --------------------------------------------------------------------------------------
+def sequence(conn) -> int:
+    """What each relay does every few tens of milliseconds: move the committed signals from the
+    inbox into the outbox, in commit order."""
+    return conn.execute("select app_private.sequence_realtime()").fetchone()[0]
+
+
 def outbox(conn, since):
+    with psycopg.connect(_url(conn.info.dbname), autocommit=True) as relay:  # as a relay does: its own transaction
+        sequence(relay)
     return conn.execute("select kind, sample_id, ref_id from app.realtime_events where id > %s order by id",
                         (since,)).fetchall()
 
@@ -75,40 +83,98 @@ def test_every_change_a_page_shows_leaves_one_signal_per_thing_per_transaction(f
     assert outbox(conn, top) == []
 
 
-def test_signal_ids_follow_commit_order(template):
-    """Two writers: the ids of their signals are in the order their commits became visible,
-    whoever wrote first (today the audit chain head also orders audited writers)."""
+def test_writers_do_not_wait_for_each_other_and_ids_follow_commit_order(template):
+    """Two writers: the second commits while the first is still open (no lock between writers
+    of different samples), and the outbox ids are in the order the commits became visible to
+    the sequencer, whoever wrote first."""
     name = "tracker_test_realtime_order"
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
         admin.execute(f'create database "{name}" template "{template}"')
     try:
-        with psycopg.connect(_url(name)) as a, psycopg.connect(_url(name)) as b:
+        with psycopg.connect(_url(name)) as a, psycopg.connect(_url(name)) as b, \
+                psycopg.connect(_url(name), autocommit=True) as seq:
             buyer = Staff(a).get("buyer")
             s1, s2 = [r[0] for r in a.execute("select id from app.samples order by id limit 2").fetchall()]
             a.rollback()
-            committed = []
+            sequence(seq)                                    # start from an empty inbox
+            top = seq.execute("select app_private.realtime_high_water()").fetchone()[0]
             comment = "insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, 'x')"
             act_as(a, buyer)
-            a.execute(comment, (s1, buyer["id"]))          # a writes first
-
-            def writer_b():
-                act_as(b, buyer)
-                b.execute(comment, (s2, buyer["id"]))      # waits for a if writers are serialised
-                b.commit()
-                committed.append(s2)
-            t = threading.Thread(target=writer_b)
+            a.execute(comment, (s1, buyer["id"]))          # a writes first and stays open
+            act_as(b, buyer)
+            b.execute(comment, (s2, buyer["id"]))
+            t = threading.Thread(target=b.commit)
             t.start()
-            time.sleep(0.5)
+            t.join(5)
+            assert not t.is_alive()                          # b did not wait for a
+            assert sequence(seq) == 1                        # only b's signal has committed
             a.commit()
-            committed.append(s1)
-            t.join(10)
-            a.rollback()
-            rows = a.execute("select sample_id from app.realtime_events order by id desc limit 2").fetchall()
-            assert [r[0] for r in rows][::-1] == committed
+            assert sequence(seq) == 1
+            rows = seq.execute("select sample_id from app.realtime_events where id > %s order by id",
+                               (top,)).fetchall()
+            assert [r[0] for r in rows] == [s2, s1]
+            assert sequence(seq) == 0                        # each signal moves once
+            assert seq.execute("select count(*) from app_private.realtime_inbox").fetchone()[0] == 0
     finally:
         with psycopg.connect(_url("postgres"), autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_one_sequencer_at_a_time_and_ids_become_visible_as_a_prefix(fresh_db):
+    """A second sequencer never waits for the first and never moves a row twice; the first's ids
+    are invisible until it commits, and nothing after them can become visible before them."""
+    conn = fresh_db
+    life = Lifecycle(conn)
+    url = _url(conn.info.dbname)
+    with psycopg.connect(url) as first, psycopg.connect(url, autocommit=True) as second:
+        first.execute("set statement_timeout = '5s'")
+        sequence(second)                               # start from an empty inbox
+        sid = life.make("ordered")                     # a sample and a costing signal
+        conn.commit()
+        top = second.execute("select app_private.realtime_high_water()").fetchone()[0]
+        assert first.execute("select app_private.sequence_realtime()").fetchone()[0] == 2   # open, holds the lock
+        life.call("logistics", "select app.receive_sample(%s, %s)", (sid, life.location))
+        conn.commit()                                  # a third signal arrives meanwhile
+        t = time.monotonic()
+        assert sequence(second) == 0                   # the lock is taken: it skips, at once
+        assert time.monotonic() - t < 1
+        assert second.execute("select app_private.realtime_high_water()").fetchone()[0] == top
+        first.commit()
+        assert second.execute("select app_private.realtime_high_water()").fetchone()[0] == top + 2
+        assert sequence(second) == 1
+        kinds = second.execute("select kind from app.realtime_events where id > %s order by id", (top,)).fetchall()
+        assert [k[0] for k in kinds] == ["sample", "cost", "sample"]
+        # a batch is capped; the rest waits for the next run, oldest first
+        for body in ("a", "b", "c"):
+            buyer = Staff(conn).get("buyer")
+            life.call(buyer, "insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, %s) "
+                             "returning id", (sid, buyer["id"], body))
+            conn.commit()
+        assert second.execute("select app_private.sequence_realtime(2)").fetchone()[0] == 2
+        assert second.execute("select app_private.sequence_realtime(2)").fetchone()[0] == 1
+        with pytest.raises(psycopg.Error) as err:
+            second.execute("select app_private.sequence_realtime(0)")
+        assert err.value.sqlstate == "TR020"
+
+
+def test_only_the_web_login_may_run_the_sequencer(fresh_db):
+    """Staff roles cannot move, forge or read inbox rows; the authenticator may run the
+    sequencer (positive control) and nothing else on the inbox."""
+    conn = fresh_db
+    conn.commit()
+    for role in ROLES:
+        for sql in ("select app_private.sequence_realtime()",
+                    "select * from app_private.realtime_inbox",
+                    "insert into app_private.realtime_inbox (sample_id, kind) values (1, 'sample')",
+                    "insert into app.realtime_events (sample_id, kind) values (1, 'sample')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"set local role {role}")
+                conn.execute(sql)
+    with psycopg.connect(_url(conn.info.dbname, "authenticator"), autocommit=True) as web:
+        assert web.execute("select app_private.sequence_realtime()").fetchone()[0] >= 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web.execute("select * from app_private.realtime_inbox")
 
 
 def test_realtime_messages_depend_only_on_role_and_team(conn):
@@ -163,7 +229,8 @@ class Live:
         with psycopg.connect(_url(self.dbname)) as c:
             sid = Lifecycle(c).make(state)
             c.commit()
-            return sid
+        sequence(self.admin)  # its signals are in the outbox before the test goes on, as moments later
+        return sid
 
     def visible_ids(self, who, since):
         with psycopg.connect(_url(self.dbname)) as c:
@@ -407,6 +474,7 @@ def test_relay_survives_losing_its_connections_and_misses_nothing(live):
 
 def test_a_listener_learns_nothing_but_ids(live):
     """Any login may LISTEN: the payloads are bare ids (and nothing at all on session changes)."""
+    live.client("md")  # a socket, so this process's relay (and its sequencer) runs
     with psycopg.connect(_url(live.dbname), autocommit=True) as listener:
         listener.execute("listen realtime_events")
         listener.execute("listen realtime_sessions")
@@ -420,7 +488,7 @@ def test_a_listener_learns_nothing_but_ids(live):
         live.admin.execute("update app_private.web_sessions set ended_at = now(), end_reason = 'signed_out' "
                            "where token_hash = sha256(convert_to(%s, 'UTF8'))", (token,))
         got = list(listener.notifies(timeout=1.5))
-    events = [n for n in got if n.channel == "realtime_events"]
-    assert len(events) >= 4 and all(re.fullmatch(r"[0-9]+", n.payload) for n in events)
+    events = [n for n in got if n.channel == "realtime_events"]  # one per sequenced batch
+    assert len(events) >= 1 and all(re.fullmatch(r"[0-9]+", n.payload) for n in events)
     assert {n.payload for n in got if n.channel == "realtime_sessions"} == {""}
     assert {n.channel for n in got} == {"realtime_events", "realtime_sessions"}

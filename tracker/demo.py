@@ -403,9 +403,12 @@ def load_demo(url: str, quiet: bool = False, today: date | None = None, samples:
         conn.execute("select app_private.refresh_analytics('demo')")
         conn.execute("delete from app_private.web_sessions where token_hash = any(select sha256(convert_to(t, 'UTF8')) "
                      "from unnest(%s::text[]) t)", (list(loader.sessions.values()),))
-    with psycopg.connect(url) as conn:  # after the commit: the sealer chains committed rows only
+    with psycopg.connect(url) as conn:  # after the commit: the sealers see committed rows only
         while conn.execute("select sealed from audit.seal()").fetchone()[0]:
             conn.commit()
+        while conn.execute("select app_private.sequence_realtime()").fetchone()[0]:  # the realtime outbox
+            conn.commit()
+        conn.commit()
     if not quiet:
         print_logins()
     return True

@@ -1,16 +1,20 @@
 -- Realtime signals: every change a page shows leaves one row in app.realtime_events
--- and NOTIFY realtime_events carries that row's id and nothing else (any login can
--- LISTEN to any channel). The web process's relay (tracker/web/realtime.py) reads the
--- rows back through each subscriber's own role and session, so RLS decides what
--- anyone receives.
+-- and NOTIFY realtime_events carries an id and nothing else (any login can LISTEN to
+-- any channel). The web process's relay (tracker/web/realtime.py) reads the rows back
+-- through each subscriber's own role and session, so RLS decides what anyone receives.
 --
--- The signal triggers are DEFERRABLE INITIALLY DEFERRED constraint triggers: they run
--- at commit, take one transaction-level advisory lock, and only then draw the id. The
--- lock is held until the commit is visible, so a later id can never become visible
--- before an earlier one: committed ids form a prefix (rolled-back ones leave holes
--- that nothing fills later), and "every id after N" is an exact resume cursor.
--- NOTIFY itself already serialises notifying commits on one instance-wide lock, so
--- this adds an ordering, not a new bottleneck (bench/bench_realtime.py measures it).
+-- Two steps, so that writers never wait for each other (issue 18):
+-- * Writers append. The signal triggers are DEFERRABLE INITIALLY DEFERRED constraint
+--   triggers: at commit they insert one row per changed thing into
+--   app_private.realtime_inbox, with no lock and no NOTIFY (a NOTIFY at every commit
+--   serialised every signalling commit in the building on one instance-wide lock).
+-- * A sequencer moves. app_private.sequence_realtime() takes the committed inbox rows (the
+--   ones its snapshot sees), inserts them into app.realtime_events in one statement under
+--   a transaction advisory lock, and NOTIFYs the batch's newest id. One sequencer at a time
+--   holds the lock until its commit is visible, so a later id can never become visible
+--   before an earlier one: committed ids form a prefix, and "every id after N" is an exact
+--   resume cursor. Each web process's relay runs it every REALTIME_SEQUENCE_SECONDS (a
+--   few tens of milliseconds: the latency it adds); pg_cron runs it as a backstop.
 set local role tracker_owner;
 
 create or replace function app_private.tg_any__realtime_signal() returns trigger
@@ -19,34 +23,62 @@ set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 declare
   v_kind text := tg_argv[0];
-  v_row jsonb := to_jsonb(new);
   v_sample bigint;
   v_ref bigint;
-  v_id bigint;
 begin
   if tg_table_name = 'samples' then
-    v_sample := (v_row ->> 'id')::bigint;
+    v_sample := new.id;
   elsif tg_table_name = 'suppliers' then
-    v_ref := (v_row ->> 'id')::bigint;  -- a supplier signal has no sample (its watchers follow it live)
+    v_ref := new.id;  -- a supplier signal has no sample (its watchers follow it live)
   else
-    v_sample := (v_row ->> 'sample_id')::bigint;
+    v_sample := new.sample_id;  -- every other signalling table hangs off a sample
   end if;
   if v_kind in ('comment', 'photo', 'inspection') then
-    v_ref := (v_row ->> 'id')::bigint;
+    v_ref := new.id;
   end if;
-  -- commit order = id order (see the top of this file)
-  perform pg_advisory_xact_lock(hashtext('tracker.realtime_events'));
-  insert into app.realtime_events (sample_id, kind, ref_id)
+  insert into app_private.realtime_inbox (sample_id, kind, ref_id)
   values (v_sample, v_kind, v_ref)
-  on conflict on constraint realtime_events_once_per_xact do nothing
-  returning id into v_id;
-  if v_id is not null then
-    perform pg_notify('realtime_events', v_id::text);
-  end if;
+  on conflict on constraint realtime_inbox_once_per_xact do nothing;
   return null;
 end
 $$;
-comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app.realtime_events row per changed thing per transaction, ids drawn under an advisory lock so they become visible in commit order; NOTIFY realtime_events with the id alone.';
+comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app_private.realtime_inbox row per changed thing per transaction, without a lock or a NOTIFY (app_private.sequence_realtime() orders and announces them).';
+
+create or replace function app_private.sequence_realtime(p_max_rows integer default 10000) returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+declare
+  v_moved integer;
+  v_top bigint;
+begin
+  if p_max_rows is null or p_max_rows < 1 then
+    raise exception using errcode = 'TR020', message = 'the realtime sequencer moves at least one signal per batch',
+      detail = format('p_max_rows was %s', coalesce(p_max_rows::text, 'null')),
+      hint = 'Call app_private.sequence_realtime() without an argument for the default batch of 10,000.';
+  end if;
+  -- one sequencer at a time; one that finds the lock taken leaves the rows to the holder
+  if not pg_try_advisory_xact_lock(hashtext('tracker.realtime_events')) then
+    return 0;
+  end if;
+  with batch as (
+    delete from app_private.realtime_inbox
+     where id in (select id from app_private.realtime_inbox order by id limit p_max_rows)
+    returning xact, sample_id, kind, ref_id, at, id
+  ), moved as (
+    insert into app.realtime_events (xact, sample_id, kind, ref_id, at)
+    select xact, sample_id, kind, ref_id, at from batch order by id
+    on conflict on constraint realtime_events_once_per_xact do nothing
+    returning id
+  )
+  select count(*), max(id) into v_moved, v_top from moved;
+  if v_top is not null then
+    perform pg_notify('realtime_events', v_top::text);
+  end if;
+  return v_moved;
+end
+$$;
+comment on function app_private.sequence_realtime(integer) is 'The realtime sequencer: moves committed signals (at most p_max_rows, oldest first) from app_private.realtime_inbox into app.realtime_events under an advisory lock, so ids become visible in commit order, and NOTIFYs realtime_events with the newest id once per batch. Returns how many it moved (0 when another sequencer holds the lock). Run by each relay (authenticator) and by pg_cron (tracker-realtime-sequence).';
 
 -- NOTE: the signal triggers are attached beside their tables (sql/policies/), one per table:
 --       samples, sample_events, sample_costs, sample_comments, sample_photos, qc_inspections, suppliers.

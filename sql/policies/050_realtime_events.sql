@@ -15,9 +15,11 @@ create policy select_everyone_visible_signal on app.realtime_events for select
          or (exists (select 1 from app.samples s where s.id = sample_id)
              and (kind <> 'cost' or exists (select 1 from app.sample_costs c where c.sample_id = realtime_events.sample_id))));
 comment on policy select_everyone_visible_signal on app.realtime_events is 'A signal is seen by whoever sees its sample; a costing signal only by whoever sees that sample''s costs; a supplier''s signal by whoever sees the supplier.';
--- NOTE: insert/update/delete are not granted: rows come only from the deferred signal
---       triggers (app_private.tg_any__realtime_signal, a definer).
+-- NOTE: insert/update/delete are not granted: rows come only from the sequencer
+--       (app_private.sequence_realtime, a definer), which moves them from the inbox that
+--       the deferred signal triggers (app_private.tg_any__realtime_signal) fill.
 grant select on app.realtime_events to staff;
 
--- the relay's catch-up point (authenticator only; it never sees a row)
+-- the relay's catch-up point and its sequencer (authenticator only; neither shows a row)
 grant execute on function app_private.realtime_high_water() to authenticator;
+grant execute on function app_private.sequence_realtime(integer) to authenticator;

@@ -1,9 +1,13 @@
 """Realtime: NOTIFY -> one relay per web process -> websockets.
 
 The database signals every change by an opaque id (app.realtime_events, NOTIFY
-realtime_events; sql/functions/080_realtime.sql). Ids become visible in commit order,
-so "every id after N" is an exact cursor. Each web process runs one Relay: a thread
-with one autocommit LISTEN connection and one reader connection. On a signal it reads
+realtime_events; sql/functions/080_realtime.sql). Writers leave their signals in an
+inbox without waiting for each other; a sequencer moves the committed ones into the
+outbox in batches and NOTIFYs once per batch, so ids become visible in commit order and
+"every id after N" is an exact cursor. Each web process runs one Relay: a thread with
+one autocommit LISTEN connection and one reader connection, and beside it the
+sequencer (every REALTIME_SEQUENCE_SECONDS) and the audit sealer, each on its own
+connection. On a signal it reads
 the new ids' messages (app.realtime_messages) **as each subscriber**: authenticator ->
 SET LOCAL ROLE + the subscriber's session token, the same path as a page request, so
 RLS decides what anyone receives. Subscribers with the same security context (role and
@@ -46,6 +50,12 @@ APP_NAME = "tracker-realtime-relay"  # how the relay's two connections show in p
 # pg_cron Debian 12 ships schedules in minutes only; this keeps the unsealed window at
 # seconds wherever the app serves. 0 leaves sealing to pg_cron / `make seal-audit`.
 AUDIT_SEAL_SECONDS = 2
+# While its relay runs, each web process moves committed realtime signals from the inbox to
+# the outbox this often (app_private.sequence_realtime: one sequencer at a time; another
+# process's finds the lock taken and skips). It is the latency realtime adds to a commit, at
+# the cost of one small transaction per interval per process. pg_cron does it too, as a
+# backstop, once a minute on pg_cron 1.4.
+REALTIME_SEQUENCE_SECONDS = 0.02
 
 MESSAGES_SQL = """
 select app.current_staff_id() as me,
@@ -88,10 +98,13 @@ class Relay:
     """One per web process: LISTEN, read each batch of new events once per security
     context, fan out to that context's sockets, and keep an eye on their sessions."""
 
-    def __init__(self, url: str, seal_every: float = AUDIT_SEAL_SECONDS):
+    def __init__(self, url: str, seal_every: float = AUDIT_SEAL_SECONDS,
+                 sequence_every: float = REALTIME_SEQUENCE_SECONDS):
         self.url = url
         self.seal_every = seal_every
+        self.sequence_every = sequence_every
         self.sealer: threading.Thread | None = None
+        self.sequencer: threading.Thread | None = None
         self.lock = threading.RLock()
         self.subs: set[Subscriber] = set()
         self.high: int | None = None        # every event up to here has been fanned out
@@ -109,8 +122,11 @@ class Relay:
                 self.thread = threading.Thread(target=self._run, name="realtime-relay", daemon=True)
                 self.thread.start()
             if self.seal_every and (self.sealer is None or not self.sealer.is_alive()):
-                self.sealer = threading.Thread(target=self._seal, name="audit-sealer", daemon=True)
-                self.sealer.start()
+                self.sealer = self._periodic("audit-sealer", self.seal_every,
+                                             "select sealed >= 20000 from audit.seal(20000)")
+            if self.sequence_every and (self.sequencer is None or not self.sequencer.is_alive()):
+                self.sequencer = self._periodic("realtime-sequencer", self.sequence_every,
+                                                "select app_private.sequence_realtime(5000) >= 5000")
         if not self.listening.wait(wait):
             raise RuntimeError(f"the realtime relay could not LISTEN within {wait:g} s")
 
@@ -118,22 +134,32 @@ class Relay:
         self.stopping.set()
         if self.thread:
             self.thread.join(5)
-        if self.sealer:
-            self.sealer.join(5)
+        for t in (self.sealer, self.sequencer):
+            if t:
+                t.join(5)
 
-    def _seal(self):
-        """Every few seconds: seal what has committed into the audit chain (its own connection,
-        so a sealer busy behind pg_cron's never delays a websocket)."""
-        while not self.stopping.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, application_name="tracker-audit-sealer") as conn:
-                    while not self.stopping.wait(self.seal_every):
-                        conn.execute("select sealed from audit.seal(20000)")
-            except psycopg.Error as e:
-                if self.stopping.is_set():
-                    break
-                log.warning("audit sealer: %s; trying again in 5 s", e)
-                self.stopping.wait(5)
+    def _periodic(self, name: str, every: float, sql: str) -> threading.Thread:
+        """A thread that runs `sql` every `every` seconds on its own autocommit connection
+        (so a sealer busy behind pg_cron's never delays a websocket), at once again while the
+        query says a batch was full, and reconnects after an error."""
+        def run():
+            while not self.stopping.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True, application_name=f"tracker-{name}") as conn:
+                        while True:
+                            full = conn.execute(sql).fetchone()[0]
+                            if not full and self.stopping.wait(every):
+                                return
+                            if self.stopping.is_set():
+                                return
+                except psycopg.Error as e:
+                    if self.stopping.is_set():
+                        return
+                    log.warning("%s: %s; trying again in 5 s", name, e)
+                    self.stopping.wait(5)
+        t = threading.Thread(target=run, name=name, daemon=True)
+        t.start()
+        return t
 
     def subscribe(self, sub: Subscriber) -> int:
         """Register a socket; returns the point from which the relay will feed it."""
