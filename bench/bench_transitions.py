@@ -39,7 +39,10 @@ with u as (update app.samples set state = 'with-design', holder_id = {designer},
 
 def prepare_pool(ctx, clients):
     """Give each pgbench client its own POOL samples, parked with design, so two
-    clients never contend for one row and every transition is legal."""
+    clients never contend for one row and every transition is legal. The lowest ids among
+    returned samples and those handed between design and sales, so every run takes the
+    same ones again (a run leaves them with design or sales) instead of using up the
+    returned ones."""
     with psycopg.connect(ctx.url) as c:
         c.execute("set session_replication_role = replica")
         c.execute("drop table if exists public.bench_pool")
@@ -49,11 +52,13 @@ def prepare_pool(ctx, clients):
             insert into public.bench_pool
             select (rn - 1) / %(pool)s, 1 + (rn - 1) %% %(pool)s, id
               from (select id, row_number() over (order by id) rn from app.samples
-                     where state = 'returned' and supplier_id is not null and not qc_rejected
+                     where state in ('returned', 'with-design', 'with-sales')  -- the same ones again next run
+                       and supplier_id is not null and not qc_rejected
                        and withdrawn_at is null order by id limit %(total)s) x""",
                   {"pool": POOL, "total": POOL * clients})
         c.execute("""update app.samples s set state = 'with-design', holder_id = %s, courier_ref = null,
-                     qc_rejected = false from public.bench_pool p where p.sample_id = s.id""", (designer,))
+                     qc_rejected = false, transit_from = null, transit_since = null
+                     from public.bench_pool p where p.sample_id = s.id""", (designer,))
         c.execute("grant select on public.bench_pool to sales_lead")
         c.execute("grant usage on schema public to sales_lead")
         c.execute("analyze public.bench_pool")

@@ -9,6 +9,7 @@ import threading
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from conftest import db_url
 from helpers import Lifecycle
@@ -300,6 +301,33 @@ def test_the_owner_can_only_seal_an_unsealed_row_never_edit_one(db, sealed_rows)
     assert err.value.sqlstate == "TR011"
     db.rollback()
     assert seal(db) == 1  # positive control: the sealer's own update goes through
+    assert verify(db) == (True, None, None, 0)
+
+
+SEAL_COLUMNS = {"seq", "prev_hash", "hash"}
+
+
+def test_sealing_changes_no_other_column_of_an_audit_row(db, sealed_rows):
+    """The seal guard names every column but the seal columns (no row-to-JSON of each row):
+    for every column of audit.log, read from the catalogue so a new column is covered, a
+    sealing update that also changes it is refused. Positive control: the plain seal passes."""
+    columns = [r[0] for r in db.execute(
+        "select attname from pg_attribute where attrelid = 'audit.log'::regclass and attnum > 0 "
+        "and not attisdropped order by attnum").fetchall()]
+    assert SEAL_COLUMNS < set(columns) and len(columns) > 10
+    loc = locations(db, 1)[0]
+    fresh = touch(db, loc, "unsealed")
+    db.commit()
+    for col in sorted(set(columns) - SEAL_COLUMNS):
+        other = sql.Identifier(col)
+        with pytest.raises(psycopg.Error) as err, db.transaction():
+            db.execute(sql.SQL("update audit.log set {c} = (select l.{c} from audit.log l where l.{c} is distinct from "
+                               "(select {c} from audit.log where id = %(id)s) order by l.id limit 1), "
+                               "seq = -1, prev_hash = '\\x00', hash = '\\x00' where id = %(id)s").format(c=other),
+                       {"id": fresh})
+        # the identity column cannot be set by any UPDATE (generated always): refused before the guard
+        assert err.value.sqlstate == ("428C9" if col == "id" else "TR011"), col
+    assert seal(db) == 1
     assert verify(db) == (True, None, None, 0)
 
 

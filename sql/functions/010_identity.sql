@@ -82,13 +82,19 @@ as $$
 $$;
 comment on function app.current_staff_is_director() is 'Whether the person behind this session is a director (the ops director or the MD): who may refresh the analytics now (app.refresh_analytics) and extend or mark chased any overdue sample (require_responsible). The pages ask it before offering those buttons.';
 
+-- plpgsql rather than sql: as a definer it is never inlined, and a SQL function that is not
+-- inlined is planned again in every transaction at every place it is called from (four times
+-- in one transition), where plpgsql keeps its plan for the session
 create or replace function app.clock() returns timestamptz
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, app_private, pg_temp
 as $$
-  select case when exists (select 1 from app_private.demo_clock)
-              then coalesce(nullif(current_setting('tracker.demo_now', true), '')::timestamptz, now())
-              else now() end
+begin
+  if exists (select 1 from app_private.demo_clock) then
+    return coalesce(nullif(current_setting('tracker.demo_now', true), '')::timestamptz, now());
+  end if;
+  return now();
+end
 $$;
 comment on function app.clock() is 'now(), except while the demo loader back-dates events (app_private.demo_clock holds a row).';
 

@@ -781,115 +781,115 @@ create or replace function app.order_sample(
   p_on_loan boolean default null, p_note text default null, p_despite_similar bigint[] default null,
   p_accept_supplier_risk boolean default false)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'order', jsonb_build_object(
+as $$ begin return app_private.perform_action(p_sample_id, 'order', jsonb_build_object(
         'supplier_id', p_supplier_id, 'unit_cost', p_unit_cost, 'currency', p_currency, 'expected_on', p_expected_on,
         'quantity', p_quantity, 'fx_rate', p_fx_rate, 'po_number', p_po_number, 'on_loan', p_on_loan,
         'despite_similar', to_jsonb(p_despite_similar), 'accept_supplier_risk', p_accept_supplier_risk),
-        app_private.despite_note('ordered', p_despite_similar, p_note)) $$;
+        app_private.despite_note('ordered', p_despite_similar, p_note)); end $$;
 comment on function app.order_sample(bigint, integer, numeric, text, date, integer, numeric, text, boolean, text, bigint[], boolean) is 'Requesting buyer or senior buyer of the team: requested -> ordered, recording supplier, cost and expected date. Never from a supplier on hold (TR014); from one with a QC reject in the last months only with p_accept_supplier_risk (TR015). p_despite_similar records the similar samples shown. Returns the event id.';
 
 create or replace function app.withdraw_request(p_sample_id bigint, p_reason text)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'withdraw', jsonb_build_object('reason', p_reason), null) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'withdraw', jsonb_build_object('reason', p_reason), null); end $$;
 comment on function app.withdraw_request(bigint, text) is 'Requesting buyer or senior buyer of the team: withdraws a request never ordered (requested -> returned, withdrawn), with a reason.';
 
 create or replace function app.receive_sample(
   p_sample_id bigint, p_location_id integer, p_return_due_on date default null, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'receive', jsonb_build_object(
-        'location_id', p_location_id, 'return_due_on', p_return_due_on), p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'receive', jsonb_build_object(
+        'location_id', p_location_id, 'return_due_on', p_return_due_on), p_note); end $$;
 comment on function app.receive_sample(bigint, integer, date, text) is 'Logistics: ordered -> received at a location; an on-loan sample gets its return-due date (default: app.loan_days() after receipt).';
 
 create or replace function app.hand_to_design(p_sample_id bigint, p_holder_id bigint default null, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'hand_to_design', jsonb_build_object(
+as $$ begin return app_private.perform_action(p_sample_id, 'hand_to_design', jsonb_build_object(
         -- a designer acting without naming a holder takes the sample themselves
         'holder_id', coalesce(p_holder_id, case when app.current_staff_role() = 'designer' then app.current_staff_id() end)),
-        p_note) $$;
+        p_note); end $$;
 comment on function app.hand_to_design(bigint, bigint, text) is 'Passes the sample to a designer (a designer acting takes it by default); see app.transition_rules for who may, from where.';
 
 create or replace function app.hand_to_sales(p_sample_id bigint, p_holder_id bigint default null, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'hand_to_sales', jsonb_build_object(
+as $$ begin return app_private.perform_action(p_sample_id, 'hand_to_sales', jsonb_build_object(
         -- a sales lead or executive acting without naming a holder takes the sample themselves
         'holder_id', coalesce(p_holder_id, case when app.current_staff_role() in ('sales_lead', 'sales_executive')
                                                 then app.current_staff_id() end)),
-        p_note) $$;
+        p_note); end $$;
 comment on function app.hand_to_sales(bigint, bigint, text) is 'Passes the sample to a sales lead or executive (a sales person acting takes it by default); see app.transition_rules for who may, from where.';
 
 create or replace function app.hand_back(p_sample_id bigint, p_location_id integer, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'hand_back', jsonb_build_object('location_id', p_location_id), p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'hand_back', jsonb_build_object('location_id', p_location_id), p_note); end $$;
 comment on function app.hand_back(bigint, integer, text) is 'The holder (or logistics) puts a sample back in the sample room: with-design/with-sales -> received at a location.';
 
 create or replace function app.send_to_factory(p_sample_id bigint, p_factory_id integer, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'send_to_factory', jsonb_build_object('factory_id', p_factory_id), p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'send_to_factory', jsonb_build_object('factory_id', p_factory_id), p_note); end $$;
 comment on function app.send_to_factory(bigint, integer, text) is 'Logistics or factory liaison: received/with-design/with-sales -> at-factory.';
 
 create or replace function app.return_from_factory(p_sample_id bigint, p_location_id integer, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'return_from_factory', jsonb_build_object('location_id', p_location_id), p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'return_from_factory', jsonb_build_object('location_id', p_location_id), p_note); end $$;
 comment on function app.return_from_factory(bigint, integer, text) is 'Logistics or factory liaison: at-factory -> received at a location.';
 
 create or replace function app.return_to_supplier(p_sample_id bigint, p_courier_ref text, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'return_to_supplier', jsonb_build_object('courier_ref', p_courier_ref), p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'return_to_supplier', jsonb_build_object('courier_ref', p_courier_ref), p_note); end $$;
 comment on function app.return_to_supplier(bigint, text, text) is 'Logistics: any state after receipt -> returned, with a courier reference. The only action left for a QC-rejected sample.';
 
 create or replace function app.approve_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'approve_for_production', '{}', p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'approve_for_production', '{}', p_note); end $$;
 comment on function app.approve_for_production(bigint, text) is 'Senior buyer of the team: records approval to cut the sample for production (state unchanged).';
 
 create or replace function app.buy_out(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'buy_out', '{}', p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'buy_out', '{}', p_note); end $$;
 comment on function app.buy_out(bigint, text) is 'Requesting buyer or senior buyer of the team: records that an on-loan sample was bought from the supplier (no return due any more; it may then be cut).';
 
 create or replace function app.confirm_handover(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'confirm_handover', '{}', p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'confirm_handover', '{}', p_note); end $$;
 comment on function app.confirm_handover(bigint, text) is 'The person a sample was handed to (or a factory liaison, for a sample sent to a factory): confirms it arrived; until then it shows as in transit from the sender.';
 
 create or replace function app.cut_for_production(p_sample_id bigint, p_note text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'cut_for_production', '{}', p_note) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'cut_for_production', '{}', p_note); end $$;
 comment on function app.cut_for_production(bigint, text) is 'Factory liaison: at-factory -> cut-for-production, only after a senior buyer''s approval and never while on loan.';
 
 create or replace function app.record_inspection(
   p_sample_id bigint, p_result app.qc_result, p_reason text default null, p_notes text default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'inspect', jsonb_build_object(
-        'result', p_result, 'reason', p_reason, 'notes', p_notes), null) $$;
+as $$ begin return app_private.perform_action(p_sample_id, 'inspect', jsonb_build_object(
+        'result', p_result, 'reason', p_reason, 'notes', p_notes), null); end $$;
 comment on function app.record_inspection(bigint, app.qc_result, text, text) is 'QC: records pass or reject (reject needs a reason and leaves the sample returnable only). Returns the inspection id.';
 
 create or replace function app.override_state(
@@ -897,11 +897,11 @@ create or replace function app.override_state(
   p_location_id integer default null, p_holder_id bigint default null, p_factory_id integer default null,
   p_courier_ref text default null, p_expected_on date default null)
 returns bigint
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
-as $$ select app_private.perform_action(p_sample_id, 'override', jsonb_build_object(
+as $$ begin return app_private.perform_action(p_sample_id, 'override', jsonb_build_object(
         'to_state', p_to_state, 'reason', p_reason, 'location_id', p_location_id, 'holder_id', p_holder_id,
-        'factory_id', p_factory_id, 'courier_ref', p_courier_ref, 'expected_on', p_expected_on), null) $$;
+        'factory_id', p_factory_id, 'courier_ref', p_courier_ref, 'expected_on', p_expected_on), null); end $$;
 comment on function app.override_state(bigint, app.sample_state, text, integer, bigint, integer, text, date) is 'Ops director or MD: moves a sample to any other state with a mandatory reason, giving what the target state needs (location, holder, factory, expected date); facts that no longer apply are cleared.';
 
 ------------------------------------------------------------------------------

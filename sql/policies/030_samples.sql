@@ -57,8 +57,15 @@ grant update (location_id) on app.samples to logistics;
 -- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
 create or replace trigger before_update_bump_version before update on app.samples
   for each row execute function app_private.tg_any__bump_version();
-create or replace trigger before_write_search before insert or update of title, style_code, category_id, supplier_id
+drop trigger if exists before_write_search on app.samples;  -- until V0021 one trigger for both (renamed below)
+create or replace trigger before_insert_search before insert
   on app.samples for each row execute function app_private.tg_samples__set_search();
+-- only when a searched value really changes: every transition sets these columns to what they were
+create or replace trigger before_update_search before update of title, style_code, category_id, supplier_id
+  on app.samples for each row
+  when ((old.title, old.style_code, old.category_id, old.supplier_id)
+        is distinct from (new.title, new.style_code, new.category_id, new.supplier_id))
+  execute function app_private.tg_samples__set_search();
 drop trigger if exists after_change_realtime_signal on app.samples;  -- a constraint trigger has no OR REPLACE
 create constraint trigger after_change_realtime_signal after insert or update on app.samples
   deferrable initially deferred
