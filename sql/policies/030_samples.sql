@@ -63,8 +63,9 @@ create or replace trigger before_insert_search before insert
 -- only when a searched value really changes: every transition sets these columns to what they were
 create or replace trigger before_update_search before update of title, style_code, category_id, supplier_id
   on app.samples for each row
-  when ((old.title, old.style_code, old.category_id, old.supplier_id)
-        is distinct from (new.title, new.style_code, new.category_id, new.supplier_id))
+  -- written as one flat OR (a row comparison deparses nested, and a dump restored would differ)
+  when (old.title is distinct from new.title or old.style_code is distinct from new.style_code
+        or old.category_id is distinct from new.category_id or old.supplier_id is distinct from new.supplier_id)
   execute function app_private.tg_samples__set_search();
 drop trigger if exists after_change_realtime_signal on app.samples;  -- a constraint trigger has no OR REPLACE
 create constraint trigger after_change_realtime_signal after insert or update on app.samples
