@@ -74,10 +74,10 @@ def serial_chain(url: str):
 
 @contextmanager
 def realtime_signal_off(url: str):
-    """The realtime signal's deferred triggers off (benchmark database only; undone after):
-    they take one advisory lock and NOTIFY at every commit, which serialises commits
-    whatever the audit does, so this isolates what the audit chain costs."""
-    tables = ("samples", "sample_events", "sample_costs")
+    """The realtime signal's deferred triggers off (benchmark database only; undone after),
+    which isolates what the audit chain costs. Until V0021 they took one advisory lock and
+    NOTIFYed at every commit, serialising commits; now they append to an inbox."""
+    tables = ("samples", "sample_costs")
     with psycopg.connect(url) as c:
         for t in tables:
             c.execute(f"alter table app.{t} disable trigger after_change_realtime_signal")

@@ -32,7 +32,7 @@ from tracker.roles import ROLES
 from .common import Result, percentile, pgbench
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ["samples", "sample_events", "sample_costs", "sample_comments", "sample_photos", "qc_inspections"]
+TABLES = ["samples", "sample_costs", "sample_comments", "sample_photos", "qc_inspections"]
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@
 --
 -- Two steps, so that writers never wait for each other (issue 18):
 -- * Writers append. The signal triggers are DEFERRABLE INITIALLY DEFERRED constraint
---   triggers: at commit they insert one row per changed thing into
+--   triggers: at commit they insert one row per changed row into
 --   app_private.realtime_inbox, with no lock and no NOTIFY (a NOTIFY at every commit
 --   serialised every signalling commit in the building on one instance-wide lock).
 -- * A sequencer moves. app_private.sequence_realtime() takes the committed inbox rows (the
@@ -36,13 +36,11 @@ begin
   if v_kind in ('comment', 'photo', 'inspection') then
     v_ref := new.id;
   end if;
-  insert into app_private.realtime_inbox (sample_id, kind, ref_id)
-  values (v_sample, v_kind, v_ref)
-  on conflict on constraint realtime_inbox_once_per_xact do nothing;
+  insert into app_private.realtime_inbox (sample_id, kind, ref_id) values (v_sample, v_kind, v_ref);
   return null;
 end
 $$;
-comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app_private.realtime_inbox row per changed thing per transaction, without a lock or a NOTIFY (app_private.sequence_realtime() orders and announces them).';
+comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commit) AFTER INSERT/UPDATE trigger: one app_private.realtime_inbox row per changed row, without a lock, a key check or a NOTIFY (app_private.sequence_realtime() keeps one per thing per transaction, orders and announces them).';
 
 create or replace function app_private.sequence_realtime(p_max_rows integer default 10000) returns integer
 language plpgsql volatile security definer
@@ -61,14 +59,18 @@ begin
   if not pg_try_advisory_xact_lock(hashtext('tracker.realtime_events')) then
     return 0;
   end if;
+  -- a transaction's signals commit together, so they are all in this batch or all in a later
+  -- one: one per thing per transaction is kept here (the first), in the inbox's order
   with batch as (
     delete from app_private.realtime_inbox
      where id in (select id from app_private.realtime_inbox order by id limit p_max_rows)
     returning xact, sample_id, kind, ref_id, at, id
+  ), once as (
+    select distinct on (xact, sample_id, kind, ref_id) xact, sample_id, kind, ref_id, at, id
+      from batch order by xact, sample_id, kind, ref_id, id
   ), moved as (
     insert into app.realtime_events (xact, sample_id, kind, ref_id, at)
-    select xact, sample_id, kind, ref_id, at from batch order by id
-    on conflict on constraint realtime_events_once_per_xact do nothing
+    select xact, sample_id, kind, ref_id, at from once order by id
     returning id
   )
   select count(*), max(id) into v_moved, v_top from moved;
@@ -81,7 +83,8 @@ $$;
 comment on function app_private.sequence_realtime(integer) is 'The realtime sequencer: moves committed signals (at most p_max_rows, oldest first) from app_private.realtime_inbox into app.realtime_events under an advisory lock, so ids become visible in commit order, and NOTIFYs realtime_events with the newest id once per batch. Returns how many it moved (0 when another sequencer holds the lock). Run by each relay (authenticator) and by pg_cron (tracker-realtime-sequence).';
 
 -- NOTE: the signal triggers are attached beside their tables (sql/policies/), one per table:
---       samples, sample_events, sample_costs, sample_comments, sample_photos, qc_inspections, suppliers.
+--       samples, sample_costs, sample_comments, sample_photos, qc_inspections, suppliers (an event
+--       needs none: it is always written with a change of its sample or photo that signals).
 
 create or replace function app_private.tg_web_sessions__signal_end() returns trigger
 language plpgsql volatile

@@ -17,19 +17,23 @@ create table app_private.realtime_inbox (
   sample_id bigint,
   kind text not null check (kind in ('sample', 'comment', 'photo', 'inspection', 'cost', 'supplier')),
   ref_id bigint,
-  at timestamptz not null default now(),
-  -- one signal per thing per transaction (a transition updates the sample and writes an event)
-  constraint realtime_inbox_once_per_xact unique nulls not distinct (xact, sample_id, kind, ref_id)
+  at timestamptz not null default now()
 );
+-- NOTE: no unique key per thing per transaction here: the sequencer keeps one of each (all of a
+--       transaction's signals commit together, so they are always in one batch), and a writer
+--       then pays for one index (the primary key the sequencer reads in order), not two.
 -- NOTE: no foreign key to app.samples, here or (below) on app.realtime_events: a key check
 --       takes FOR KEY SHARE on the sample, which would make the sequencer wait for every
 --       writer holding a sample, and a writer's FOR UPDATE NOWAIT fail while the sequencer
 --       holds one. Samples are never deleted; the ids come from the rows' own triggers.
-comment on table app_private.realtime_inbox is 'Realtime signals as writers leave them (deferred triggers, at commit, no lock): one row per changed thing per transaction, in no particular order. app_private.sequence_realtime() moves committed rows into app.realtime_events in batches.';
+comment on table app_private.realtime_inbox is 'Realtime signals as writers leave them (deferred triggers, at commit, no lock): one row per changed row, in no particular order. app_private.sequence_realtime() moves committed rows into app.realtime_events in batches.';
 
--- the sequencer's moves check no key (see the NOTE above)
+-- the sequencer's moves check no key (see the NOTE above), and it keeps one signal per thing per
+-- transaction itself (DISTINCT ON within a batch), so the outbox's unique key has nothing to do
 -- squawk-ignore ban-drop-constraint
 alter table app.realtime_events drop constraint realtime_events_sample_id_fkey;
+-- squawk-ignore ban-drop-constraint
+alter table app.realtime_events drop constraint realtime_events_once_per_xact;
 comment on table app.realtime_events is 'Realtime outbox: one row per changed thing per transaction, moved here from app_private.realtime_inbox by the sequencer, so ids become visible in commit order; NOTIFY realtime_events carries the newest id of each batch. Readable under RLS exactly when the thing it points at is.';
 
 -- signals left before this migration are already in app.realtime_events; nothing to move

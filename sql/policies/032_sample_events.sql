@@ -20,10 +20,10 @@ grant select on app.sample_events to staff;
 
 -- triggers (their functions live in sql/functions/; the audit trigger is attached to
 -- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
-drop trigger if exists after_change_realtime_signal on app.sample_events;  -- a constraint trigger has no OR REPLACE
-create constraint trigger after_change_realtime_signal after insert or update on app.sample_events
-  deferrable initially deferred
-  for each row execute function app_private.tg_any__realtime_signal('sample');
+-- NOTE: no realtime signal of its own (until V0021 it had one): every event is written with a
+--       change that signals already (the sample's insert or update, or the removed photo's
+--       update), and one trigger fewer per transition is one inbox row fewer.
+drop trigger if exists after_change_realtime_signal on app.sample_events;
 -- append-only: an update, delete or truncate is refused (TR011), even to the owner
 create or replace trigger before_change_forbid before update or delete on app.sample_events
   for each row execute function audit.tg_any__forbid_change();
