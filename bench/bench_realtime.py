@@ -153,10 +153,8 @@ class Sequencer:
     def _run(self):
         with psycopg.connect(self.url, autocommit=True) as c:
             while not self._stop.is_set():
-                with c.transaction():
-                    wait = c.execute("select extract(epoch from clock_timestamp() - min(at)) "
-                                     "from app_private.realtime_inbox").fetchone()[0]
-                    moved = c.execute("select app_private.sequence_realtime(5000)").fetchone()[0]
+                wait = c.execute("select app_private.realtime_backlog()").fetchone()[0]
+                moved = c.execute("select app_private.sequence_realtime(5000)").fetchone()[0]  # its own transaction
                 if moved:
                     self.batches.append((moved, float(wait or 0)))
                 if moved < 5000:

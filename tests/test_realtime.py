@@ -127,20 +127,28 @@ def test_one_sequencer_at_a_time_and_ids_become_visible_as_a_prefix(fresh_db):
     conn = fresh_db
     life = Lifecycle(conn)
     url = _url(conn.info.dbname)
-    with psycopg.connect(url) as first, psycopg.connect(url, autocommit=True) as second:
-        first.execute("set statement_timeout = '5s'")
+    with psycopg.connect(url, autocommit=True) as first, psycopg.connect(url, autocommit=True) as second:
         sequence(second)                               # start from an empty inbox
         sid = life.make("ordered")                     # a sample and a costing signal
         conn.commit()
         top = second.execute("select app_private.realtime_high_water()").fetchone()[0]
-        assert first.execute("select app_private.sequence_realtime()").fetchone()[0] == 2   # open, holds the lock
+        # a sequencer whose statement goes on after its move: it holds the lock until it ends
+        moved = []
+        slow = threading.Thread(target=lambda: moved.append(first.execute(
+            "select app_private.sequence_realtime(), pg_sleep(2)").fetchone()[0]))
+        slow.start()
+        deadline = time.monotonic() + 5
+        while not second.execute("select count(*) from pg_locks where locktype = 'advisory' and granted"
+                                 ).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
         life.call("logistics", "select app.receive_sample(%s, %s)", (sid, life.location))
         conn.commit()                                  # a third signal arrives meanwhile
         t = time.monotonic()
         assert sequence(second) == 0                   # the lock is taken: it skips, at once
         assert time.monotonic() - t < 1
-        assert second.execute("select app_private.realtime_high_water()").fetchone()[0] == top
-        first.commit()
+        assert second.execute("select app_private.realtime_high_water()").fetchone()[0] == top  # not yet visible
+        slow.join(10)
+        assert moved == [2]
         assert second.execute("select app_private.realtime_high_water()").fetchone()[0] == top + 2
         assert sequence(second) == 1
         kinds = second.execute("select kind from app.realtime_events where id > %s order by id", (top,)).fetchall()

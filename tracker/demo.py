@@ -406,9 +406,9 @@ def load_demo(url: str, quiet: bool = False, today: date | None = None, samples:
     with psycopg.connect(url) as conn:  # after the commit: the sealers see committed rows only
         while conn.execute("select sealed from audit.seal()").fetchone()[0]:
             conn.commit()
-        while conn.execute("select app_private.sequence_realtime()").fetchone()[0]:  # the realtime outbox
-            conn.commit()
-        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:  # the realtime outbox: a transaction per batch
+        while conn.execute("select app_private.sequence_realtime()").fetchone()[0]:
+            pass
     if not quiet:
         print_logins()
     return True

@@ -100,12 +100,14 @@ begin
   -- the one change an audit row ever sees: sealed once (seq, prev_hash, hash from NULL
   -- to a value), everything else exactly as written
   -- every column but the three seal columns, by name (no row-to-JSON conversion of every audit
-  -- row as it is sealed; tests/test_audit_sealing.py fails when a new column is missing here)
+  -- row as it is sealed; tests/test_audit_sealing.py fails when a new column is missing here).
+  -- The row images as text: jsonb equality compares numbers by value, so 1 = 1.0000 and a
+  -- seal could otherwise rewrite a figure before the hash is taken over it.
   if old.hash is null and new.hash is not null
      and (new.id, new.at, new.txid, new.staff_id, new.db_role, new.session_role, new.table_name, new.op,
-          new.row_id, new.old_row, new.new_row)
+          new.row_id, new.old_row::text, new.new_row::text)
          is not distinct from (old.id, old.at, old.txid, old.staff_id, old.db_role, old.session_role,
-                               old.table_name, old.op, old.row_id, old.old_row, old.new_row) then
+                               old.table_name, old.op, old.row_id, old.old_row::text, old.new_row::text) then
     return new;
   end if;
   raise exception using

@@ -4,19 +4,47 @@ set local role tracker_owner;
 ------------------------------------------------------------------------------
 -- Search
 ------------------------------------------------------------------------------
-create or replace function app_private.tg_samples__set_search() returns trigger
-language plpgsql volatile security definer
+create or replace function app_private.search_document(p_title text, p_style_code text, p_category_id integer,
+                                                        p_supplier_id integer) returns tsvector
+language sql stable
 set search_path = pg_catalog, app, pg_temp
 as $$
+  select setweight(to_tsvector('english', coalesce(p_title, '')), 'A')
+         || setweight(to_tsvector('simple', coalesce(p_style_code, '')), 'A')
+         || setweight(to_tsvector('english', coalesce((select name from app.categories where id = p_category_id), '')), 'B')
+         || setweight(to_tsvector('english', coalesce((select name from app.suppliers where id = p_supplier_id), '')), 'B')
+$$;
+comment on function app_private.search_document(text, text, integer, integer) is 'A sample''s search document: title and style code (weight A), category and supplier names (weight B).';
+
+create or replace function app_private.tg_samples__set_search() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
 begin
-  new.search := setweight(to_tsvector('english', coalesce(new.title, '')), 'A')
-             || setweight(to_tsvector('simple', coalesce(new.style_code, '')), 'A')
-             || setweight(to_tsvector('english', coalesce((select name from app.categories where id = new.category_id), '')), 'B')
-             || setweight(to_tsvector('english', coalesce((select name from app.suppliers where id = new.supplier_id), '')), 'B');
+  new.search := app_private.search_document(new.title, new.style_code, new.category_id, new.supplier_id);
   return new;
 end
 $$;
-comment on function app_private.tg_samples__set_search() is 'BEFORE trigger: keeps samples.search (title, style code, category and supplier names) current.';
+comment on function app_private.tg_samples__set_search() is 'BEFORE INSERT, and BEFORE UPDATE when a searched value changes: keeps samples.search (title, style code, category and supplier names) current.';
+
+create or replace function app_private.tg_any__refresh_search() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+begin
+  -- only the search document changes: no version bump (before_update_bump_version names the
+  -- columns it watches), no audit row (the log leaves search out), one realtime signal each
+  if tg_table_name = 'suppliers' then
+    update app.samples s set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
+     where s.supplier_id = new.id;
+  else
+    update app.samples s set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
+     where s.category_id = new.id;
+  end if;
+  return null;
+end
+$$;
+comment on function app_private.tg_any__refresh_search() is 'AFTER UPDATE OF name on suppliers and categories (when the name changes): rebuilds the search document of their samples, so the new name finds them at once and the old one no longer does.';
 
 create or replace function app.search_samples(p_query text, p_limit integer default 50, p_offset integer default 0)
 returns table (id bigint, title text, state app.sample_state, rank real, matched_in text)

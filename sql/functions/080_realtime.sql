@@ -55,6 +55,8 @@ begin
       detail = format('p_max_rows was %s', coalesce(p_max_rows::text, 'null')),
       hint = 'Call app_private.sequence_realtime() without an argument for the default batch of 10,000.';
   end if;
+  -- NOTE: a caller that keeps its transaction open keeps the lock, and every other sequencer
+  --       idle, until it ends; /readyz reports such a stall (app_private.realtime_backlog()).
   -- one sequencer at a time; one that finds the lock taken leaves the rows to the holder
   if not pg_try_advisory_xact_lock(hashtext('tracker.realtime_events')) then
     return 0;
@@ -96,6 +98,14 @@ begin
 end
 $$;
 comment on function app_private.tg_web_sessions__signal_end() is 'AFTER UPDATE OF ended_at on web_sessions: NOTIFY realtime_sessions (empty payload), so every relay re-checks its sockets'' sessions within moments of a sign-out, deactivation, role or password change.';
+
+create or replace function app_private.realtime_backlog() returns double precision
+language sql stable security definer
+set search_path = pg_catalog, app_private, pg_temp
+as $$
+  select extract(epoch from clock_timestamp() - min(at))::double precision from app_private.realtime_inbox
+$$;
+comment on function app_private.realtime_backlog() is 'Seconds the oldest committed signal has waited for the sequencer (its transaction''s start), or null when none waits (authenticator only: /readyz says "not ready" past REALTIME_BACKLOG_SECONDS). Reveals timing, never what changed.';
 
 create or replace function app_private.realtime_high_water() returns bigint
 language sql stable security definer

@@ -17,7 +17,11 @@ create table app_private.realtime_inbox (
   sample_id bigint,
   kind text not null check (kind in ('sample', 'comment', 'photo', 'inspection', 'cost', 'supplier')),
   ref_id bigint,
-  at timestamptz not null default now()
+  at timestamptz not null default now(),
+  -- the outbox's checks, here too: a malformed signal fails its writer's commit, as before
+  -- V0021, instead of stopping the sequencer (and every signal behind it) at every run
+  constraint realtime_inbox_ref_for_kind check ((kind in ('comment', 'photo', 'inspection', 'supplier')) = (ref_id is not null)),
+  constraint realtime_inbox_sample_for_kind check ((kind = 'supplier') = (sample_id is null))
 );
 -- NOTE: no unique key per thing per transaction here: the sequencer keeps one of each (all of a
 --       transaction's signals commit together, so they are always in one batch), and a writer

@@ -21,3 +21,9 @@ comment on policy update_system_admin on app.categories is 'The system admin ren
 
 grant select on app.categories to staff;
 grant insert (name, department), update (name, department) on app.categories to system_admin;
+
+-- triggers (their functions live in sql/functions/; the audit trigger is attached to
+-- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
+create or replace trigger after_rename_refresh_search after update of name on app.categories
+  for each row when (old.name is distinct from new.name)
+  execute function app_private.tg_any__refresh_search();

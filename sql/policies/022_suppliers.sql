@@ -30,3 +30,6 @@ drop trigger if exists after_change_realtime_signal on app.suppliers;  -- a cons
 create constraint trigger after_change_realtime_signal after insert or update on app.suppliers
   deferrable initially deferred
   for each row execute function app_private.tg_any__realtime_signal('supplier');
+create or replace trigger after_rename_refresh_search after update of name on app.suppliers
+  for each row when (old.name is distinct from new.name)
+  execute function app_private.tg_any__refresh_search();

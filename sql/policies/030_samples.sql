@@ -55,8 +55,14 @@ grant update (location_id) on app.samples to logistics;
 
 -- triggers (their functions live in sql/functions/; the audit trigger is attached to
 -- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
-create or replace trigger before_update_bump_version before update on app.samples
-  for each row execute function app_private.tg_any__bump_version();
+-- every column but search (derived: a supplier's or category's rename rebuilds it without the
+-- sample changing) and version itself; tests/test_versions.py fails when a new column is missing
+create or replace trigger before_update_bump_version before update of
+  title, style_code, category_id, season_id, team_id, requested_by, supplier_id, state, holder_id, location_id,
+  factory_id, on_loan, expected_on, received_on, return_due_on, qc_rejected, production_approved_by,
+  production_approved_at, courier_ref, withdrawn_at, state_changed_at, created_at, updated_at, last_qc_result,
+  transit_from, transit_since, external_ref, id
+  on app.samples for each row execute function app_private.tg_any__bump_version();
 drop trigger if exists before_write_search on app.samples;  -- until V0021 one trigger for both (renamed below)
 create or replace trigger before_insert_search before insert
   on app.samples for each row execute function app_private.tg_samples__set_search();

@@ -23,3 +23,4 @@ grant select on app.realtime_events to staff;
 -- the relay's catch-up point and its sequencer (authenticator only; neither shows a row)
 grant execute on function app_private.realtime_high_water() to authenticator;
 grant execute on function app_private.sequence_realtime(integer) to authenticator;
+grant execute on function app_private.realtime_backlog() to authenticator;

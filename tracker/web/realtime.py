@@ -56,6 +56,9 @@ AUDIT_SEAL_SECONDS = 2
 # the cost of one small transaction per interval per process. pg_cron does it too, as a
 # backstop, once a minute on pg_cron 1.4.
 REALTIME_SEQUENCE_SECONDS = 0.02
+# /readyz says "not ready" when a committed signal has waited longer than this for a sequencer
+# (every relay's sequencer stopped, or a stuck one holding the lock: realtime is stalled)
+REALTIME_BACKLOG_SECONDS = 10
 
 MESSAGES_SQL = """
 select app.current_staff_id() as me,
@@ -368,6 +371,11 @@ def relay_ready():
         relay().start(wait=5)
     except RuntimeError:
         return "the realtime relay is not listening to the database"
+    with db.pool().connection(timeout=5) as conn:
+        waited = conn.execute("select app_private.realtime_backlog() as waited").fetchone()["waited"]
+    if waited is not None and waited > REALTIME_BACKLOG_SECONDS:
+        return (f"a change has waited {waited:.0f} s for the realtime sequencer "
+                f"(limit {REALTIME_BACKLOG_SECONDS} s): live updates are stalled")
     return None
 
 
