@@ -3,13 +3,21 @@
 -- sql/views/050_analytics.sql.
 set local role tracker_owner;
 
--- The refresh itself: every materialised view CONCURRENTLY (readers are never
--- blocked), in dependency order, then ANALYZE it; timed, recorded. SECURITY INVOKER and granted to
--- nobody: pg_cron runs it as the scheduling superuser, app.refresh_analytics() as
--- the owner. One refresh at a time (a transaction-level advisory lock). work_mem is
--- raised for the refresh alone: at the default 4 MB the million-row sorts, hashes and
--- the concurrent refresh's diff spill to disk (spend_facts: 44 s at 4 MB, 31 s at 256 MB
--- on the loaded bench machine).
+-- The refresh itself, in one transaction, so readers see the old figures until it commits
+-- and are never blocked (nothing here takes more than a row lock on what they read):
+--  1. spend_facts (a table): its definition (analytics_private.spend_facts_query) into a
+--     temporary table, then the rows that differ deleted and the new ones inserted, matched
+--     by hash on the key (V0022: REFRESH ... CONCURRENTLY's whole-row merge diff of these
+--     940k rows was most of the refresh at 1M samples);
+--  2. the roll-ups of it, materialised views, CONCURRENTLY, in dependency order;
+--  3. state_days (a table of sums): the samples queued since the last refresh
+--     (analytics_private.stays_queue) have their stays summed again; the groups get the
+--     difference. Closed stays never change (events are append-only), so nothing else is read.
+-- Each step timed and ANALYZEd when it changed rows; the refresh recorded ("data as of" = its
+-- start; open stays are counted to it when read). SECURITY INVOKER and granted to nobody:
+-- pg_cron runs it as the scheduling superuser, app.refresh_analytics() as the owner. One
+-- refresh at a time (a transaction-level advisory lock). work_mem is raised for the refresh
+-- alone: at the default 4 MB the million-row sorts and hashes spill to disk.
 create or replace function app_private.refresh_analytics(p_trigger text, p_staff_id bigint default null)
 returns timestamptz
 language plpgsql volatile
@@ -21,15 +29,47 @@ declare
   v_t timestamptz;
   v_seconds jsonb := '{}';
   v_view text;
+  v_changed bigint;
+  v_n bigint;
+  v_ids bigint[];
 begin
   if not pg_try_advisory_xact_lock(hashtext('tracker.analytics.refresh')) then
     raise exception using errcode = 'TR041',
       message = 'the analytics figures are being refreshed right now',
       hint = 'Wait a minute and reload the page; the refresh that is running will bring the figures up to date.';
   end if;
-  foreach v_view in array array['spend_facts', 'spend_monthly', 'spend_buyer_season', 'supplier_scorecard',
-                                'spend_category_month', 'spend_team_month', 'spend_season', 'supplier_share_leaders',
-                                'state_days'] loop
+
+  -- 1. spend_facts: write only the difference from its definition
+  v_t := clock_timestamp();
+  drop table if exists pg_temp.refresh_spend_facts;
+  create temporary table refresh_spend_facts on commit drop as select * from analytics_private.spend_facts_query;
+  delete from analytics_private.spend_facts f
+   where not exists (
+     select 1 from pg_temp.refresh_spend_facts n
+      where n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
+        and n.category_id = f.category_id and n.supplier_id = f.supplier_id
+        and (n.samples, n.spend_gbp, n.committed_gbp, n.ordered, n.received, n.cut_for_production, n.returned,
+             n.qc_rejected, n.lead_days_sum, n.late_deliveries, n.inspected)
+            is not distinct from
+            (f.samples, f.spend_gbp, f.committed_gbp, f.ordered, f.received, f.cut_for_production, f.returned,
+             f.qc_rejected, f.lead_days_sum, f.late_deliveries, f.inspected));
+  get diagnostics v_changed = row_count;
+  insert into analytics_private.spend_facts
+  select n.* from pg_temp.refresh_spend_facts n
+   where not exists (
+     select 1 from analytics_private.spend_facts f
+      where n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
+        and n.category_id = f.category_id and n.supplier_id = f.supplier_id);
+  get diagnostics v_n = row_count;
+  drop table pg_temp.refresh_spend_facts;
+  if v_changed + v_n > 0 then
+    analyze analytics_private.spend_facts;
+  end if;
+  v_seconds := v_seconds || jsonb_build_object('spend_facts', round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
+
+  -- 2. the roll-ups
+  foreach v_view in array array['spend_monthly', 'spend_buyer_season', 'supplier_scorecard', 'supplier_season',
+                                'spend_category_month', 'spend_team_month', 'spend_season', 'supplier_share_leaders'] loop
     v_t := clock_timestamp();
     execute format('refresh materialized view concurrently analytics_private.%I', v_view);
     -- fresh statistics, or the planner guesses a few dozen rows and joins names row by row
@@ -37,12 +77,87 @@ begin
     v_seconds := v_seconds || jsonb_build_object(v_view,
                    round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
   end loop;
+
+  -- 3. state_days: the queued samples' stays again, the groups by the difference
+  v_t := clock_timestamp();
+  with q as (delete from analytics_private.stays_queue returning sample_id)
+  select coalesce(array_agg(distinct q.sample_id), '{}') into v_ids from q;
+  if cardinality(v_ids) > 0 then
+    drop table if exists pg_temp.refresh_stays_delta;
+    create temporary table refresh_stays_delta (
+      team_id integer, category_id integer, supplier_id integer, state app.sample_state,
+      stays integer, seconds double precision, open_stays integer, open_since double precision
+    ) on commit drop;
+    with old as (
+      delete from analytics_private.sample_stays ss where ss.sample_id = any (v_ids) returning ss.*
+    )
+    insert into pg_temp.refresh_stays_delta
+    select team_id, category_id, supplier_id, state, -(stays + (open_since is not null)::integer), -seconds,
+           -(open_since is not null)::integer, -coalesce(open_since, 0)
+      from old;
+    with new as (
+      insert into analytics_private.sample_stays
+      select * from analytics_private.sample_stays_query q where q.sample_id = any (v_ids)
+      returning *
+    )
+    insert into pg_temp.refresh_stays_delta
+    select team_id, category_id, supplier_id, state, stays + (open_since is not null)::integer, seconds,
+           (open_since is not null)::integer, coalesce(open_since, 0)
+      from new;
+    insert into analytics_private.state_days as d
+      (team_id, category_id, supplier_id, state, stays, closed_seconds, open_stays, open_since_sum)
+    select team_id, coalesce(case when grouping(category_id) = 0 then category_id end, 0),
+           coalesce(case when grouping(supplier_id) = 0 then supplier_id end, 0), state,
+           sum(stays), sum(seconds), sum(open_stays), sum(open_since)
+      from pg_temp.refresh_stays_delta
+     group by grouping sets ((team_id, category_id, state), (team_id, supplier_id, state))
+    on conflict (team_id, category_id, supplier_id, state) do update
+       set stays = d.stays + excluded.stays,
+           closed_seconds = case when d.stays + excluded.stays = 0 then 0
+                                 else d.closed_seconds + excluded.closed_seconds end,
+           open_stays = d.open_stays + excluded.open_stays,
+           -- exactly 0 without open stays (no rounding left over from the differences)
+           open_since_sum = case when d.open_stays + excluded.open_stays = 0 then 0
+                                 else d.open_since_sum + excluded.open_since_sum end;
+    delete from analytics_private.state_days where stays = 0;
+    drop table pg_temp.refresh_stays_delta;
+    analyze analytics_private.sample_stays, analytics_private.state_days;
+  end if;
+  v_seconds := v_seconds || jsonb_build_object('state_days', round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
+
   insert into analytics_private.refreshes (started_at, finished_at, trigger, staff_id, seconds)
   values (v_started, clock_timestamp(), p_trigger, p_staff_id, v_seconds);
   return v_started;
 end
 $$;
-comment on function app_private.refresh_analytics(text, bigint) is 'Refresh every analytics materialised view CONCURRENTLY and record the refresh ("data as of" = its start). Run nightly by pg_cron (job tracker-analytics-refresh) and by app.refresh_analytics().';
+comment on function app_private.refresh_analytics(text, bigint) is 'Refresh the analytics figures and record the refresh ("data as of" = its start): spend_facts by its difference from its definition, its roll-ups (materialised views) CONCURRENTLY, state_days from the samples queued since the last refresh; readers are never blocked. Run nightly by pg_cron (job tracker-analytics-refresh) and by app.refresh_analytics().';
+
+-- the samples whose stays must be summed again at the next refresh: a new move (statement
+-- level: one insert per statement, however many events) ...
+create or replace function app_private.tg_sample_events__queue_stays() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, analytics_private, pg_temp
+as $$
+begin
+  insert into analytics_private.stays_queue (sample_id)
+  select distinct n.sample_id from new_events n where n.to_state is not null and n.from_state is distinct from n.to_state;
+  return null;
+end
+$$;
+comment on function app_private.tg_sample_events__queue_stays() is 'Trigger on app.sample_events (after insert, per statement): queues the samples that moved, for the next analytics refresh (state_days). SECURITY DEFINER: the queue is private.';
+
+-- ... or a sample counted under another team, category or supplier (a correction; buyers may
+-- change a category directly)
+create or replace function app_private.tg_samples__queue_stays() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, analytics_private, pg_temp
+as $$
+begin
+  insert into analytics_private.stays_queue (sample_id) values (new.id);
+  return null;
+end
+$$;
+comment on function app_private.tg_samples__queue_stays() is 'Trigger on app.samples (after a change of team, category or supplier): queues the sample for the next analytics refresh (state_days). SECURITY DEFINER: the queue is private, and buyers change categories directly.';
 
 -- "refresh now" for directors
 create or replace function app.refresh_analytics() returns timestamptz

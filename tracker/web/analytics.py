@@ -133,7 +133,7 @@ TABLES = {
                   season_vs_last_year("f.supplier_id, f.supplier", "analytics.spend", CATEGORY_FILTER),
                   SUPPLIER_COLUMNS),
     "suppliers_all": ("Spend by supplier this season vs the same season last year",
-                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_scorecard"),
+                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_seasons"),
                       SUPPLIER_COLUMNS),
     "buyers_all": ("Spend by buyer this season vs the same season last year",
                    season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.buyer_season"), BUYER_COLUMNS),
@@ -147,7 +147,7 @@ TABLES = {
                round(100.0 * sum(qc_rejected) / nullif(sum(inspected), 0), 1) as qc_reject_pct,
                sum(returned) as returned, sum(cut_for_production) as cut_for_production,
                count(*) over () as _total
-          from analytics.supplier_scorecard
+          from analytics.supplier_seasons
          where season_id = %(season)s and (%(supplier)s::integer is null or supplier_id = %(supplier)s)
          group by supplier_id, supplier
          order by samples desc, supplier""",
