@@ -41,7 +41,9 @@ begin
 
   -- 1. spend_facts: write only the difference from its definition
   v_t := clock_timestamp();
-  drop table if exists pg_temp.refresh_spend_facts;
+  if to_regclass('pg_temp.refresh_spend_facts') is not null then  -- a second refresh in one transaction
+    drop table pg_temp.refresh_spend_facts;
+  end if;
   create temporary table refresh_spend_facts on commit drop as select * from analytics_private.spend_facts_query;
   delete from analytics_private.spend_facts f
    where not exists (
@@ -83,7 +85,9 @@ begin
   with q as (delete from analytics_private.stays_queue returning sample_id)
   select coalesce(array_agg(distinct q.sample_id), '{}') into v_ids from q;
   if cardinality(v_ids) > 0 then
-    drop table if exists pg_temp.refresh_stays_delta;
+    if to_regclass('pg_temp.refresh_stays_delta') is not null then
+      drop table pg_temp.refresh_stays_delta;
+    end if;
     create temporary table refresh_stays_delta (
       team_id integer, category_id integer, supplier_id integer, state app.sample_state,
       stays integer, seconds double precision, open_stays integer, open_since double precision
@@ -121,7 +125,8 @@ begin
                                  else d.open_since_sum + excluded.open_since_sum end;
     delete from analytics_private.state_days where stays = 0;
     drop table pg_temp.refresh_stays_delta;
-    analyze analytics_private.sample_stays, analytics_private.state_days;
+    -- (sample_stays is only ever read by its key: its statistics are left to autovacuum)
+    analyze analytics_private.state_days;
   end if;
   v_seconds := v_seconds || jsonb_build_object('state_days', round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
 
