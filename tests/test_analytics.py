@@ -438,13 +438,21 @@ def test_state_days_are_kept_from_the_queued_samples_only(conn):
     refresh(conn)
     assert {r[:4]: r[4] for r in state_days_as(conn, "md")} == stays
     assert_state_days_match(conn)
-    # the same, done from scratch: the kept per-sample rows equal their definition
-    diff = conn.execute("""select count(*) from (
-        (select * from analytics_private.sample_stays except all select * from analytics_private.sample_stays_query)
-        union all
-        (select * from analytics_private.sample_stays_query except all select * from analytics_private.sample_stays)) d
-    """).fetchone()[0]
-    assert diff == 0
+    # the same, done from scratch: the kept rows equal their definitions
+    for table in ("sample_stays", "spend_facts"):
+        diff = conn.execute(f"""select count(*) from (
+            (select * from analytics_private.{table} except all select * from analytics_private.{table}_query)
+            union all
+            (select * from analytics_private.{table}_query except all select * from analytics_private.{table})) d
+        """).fetchone()[0]
+        assert diff == 0, table
+    # spend_facts by difference: the corrected sample's spend moved to its new category (a
+    # changed key: one row deleted or changed, one inserted or changed), every figure as computed here
+    got = as_role(conn, "finance", """
+        select month, season_id, team_id, buyer_id, category_id, supplier_id, samples, spend_gbp, committed_gbp,
+               ordered, received, cut_for_production, returned, qc_rejected from analytics.spend""")
+    assert {r[:6]: list(r[6:]) for r in got} == expected_facts(conn)
+    assert any(k[4] == other_cat and k[2] == lc.people.get("buyer")["team_id"] for k in expected_facts(conn))
 
 
 def test_a_buyer_changing_a_category_directly_queues_the_sample(conn):

@@ -5,10 +5,10 @@ set local role tracker_owner;
 
 -- The refresh itself, in one transaction, so readers see the old figures until it commits
 -- and are never blocked (nothing here takes more than a row lock on what they read):
---  1. spend_facts (a table): its definition (analytics_private.spend_facts_query) into a
---     temporary table, then the rows that differ deleted and the new ones inserted, matched
---     by hash on the key (V0022: REFRESH ... CONCURRENTLY's whole-row merge diff of these
---     940k rows was most of the refresh at 1M samples);
+--  1. spend_facts (a table): its definition (analytics_private.spend_facts_query) joined to
+--     it by hash on the key, and only the rows that differ deleted and inserted (V0022:
+--     REFRESH ... CONCURRENTLY's whole-row merge diff of these 940k rows was most of the
+--     refresh at 1M samples);
 --  2. the roll-ups of it, materialised views, CONCURRENTLY, in dependency order;
 --  3. state_days (a table of sums): the samples queued since the last refresh
 --     (analytics_private.stays_queue) have their stays summed again; the groups get the
@@ -39,29 +39,37 @@ begin
       hint = 'Wait a minute and reload the page; the refresh that is running will bring the figures up to date.';
   end if;
 
-  -- 1. spend_facts: write only the difference from its definition
+  -- 1. spend_facts: write only the difference from its definition. One hash full join of
+  -- the table with its definition on the key (every key column is NOT NULL) keeps the rows
+  -- that differ: an old row to delete (by its ctid: only this function writes the table, under
+  -- the lock above), a new row to insert, or both for a changed row.
   v_t := clock_timestamp();
   if to_regclass('pg_temp.refresh_spend_facts') is not null then  -- a second refresh in one transaction
     drop table pg_temp.refresh_spend_facts;
   end if;
-  create temporary table refresh_spend_facts on commit drop as select * from analytics_private.spend_facts_query;
+  create temporary table refresh_spend_facts on commit drop as
+  select f.ctid as old_row, n.*
+    from analytics_private.spend_facts f
+    full join analytics_private.spend_facts_query n
+      on n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
+     and n.category_id = f.category_id and n.supplier_id = f.supplier_id
+   where f.ctid is null or n.month is null
+      or (n.samples, n.spend_gbp, n.committed_gbp, n.ordered, n.received, n.cut_for_production, n.returned,
+          n.qc_rejected, n.lead_days_sum, n.late_deliveries, n.inspected)
+         is distinct from
+         (f.samples, f.spend_gbp, f.committed_gbp, f.ordered, f.received, f.cut_for_production, f.returned,
+          f.qc_rejected, f.lead_days_sum, f.late_deliveries, f.inspected);
   delete from analytics_private.spend_facts f
-   where not exists (
-     select 1 from pg_temp.refresh_spend_facts n
-      where n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
-        and n.category_id = f.category_id and n.supplier_id = f.supplier_id
-        and (n.samples, n.spend_gbp, n.committed_gbp, n.ordered, n.received, n.cut_for_production, n.returned,
-             n.qc_rejected, n.lead_days_sum, n.late_deliveries, n.inspected)
-            is not distinct from
-            (f.samples, f.spend_gbp, f.committed_gbp, f.ordered, f.received, f.cut_for_production, f.returned,
-             f.qc_rejected, f.lead_days_sum, f.late_deliveries, f.inspected));
+   where f.ctid = any (array(select d.old_row from pg_temp.refresh_spend_facts d where d.old_row is not null));
   get diagnostics v_changed = row_count;
   insert into analytics_private.spend_facts
-  select n.* from pg_temp.refresh_spend_facts n
-   where not exists (
-     select 1 from analytics_private.spend_facts f
-      where n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
-        and n.category_id = f.category_id and n.supplier_id = f.supplier_id);
+    (month, season_id, team_id, buyer_id, category_id, supplier_id, samples, spend_gbp, committed_gbp, ordered,
+     received, cut_for_production, returned, qc_rejected, lead_days_sum, late_deliveries, inspected)
+  select d.month, d.season_id, d.team_id, d.buyer_id, d.category_id, d.supplier_id, d.samples, d.spend_gbp,
+         d.committed_gbp, d.ordered, d.received, d.cut_for_production, d.returned, d.qc_rejected, d.lead_days_sum,
+         d.late_deliveries, d.inspected
+    from pg_temp.refresh_spend_facts d
+   where d.month is not null;
   get diagnostics v_n = row_count;
   drop table pg_temp.refresh_spend_facts;
   if v_changed + v_n > 0 then

@@ -3,10 +3,10 @@
 -- spend_facts 47 s (REFRESH ... CONCURRENTLY's diff of a 940k-row materialised view whose
 -- grain is nearly one row per sample) and state_days 23 s (a walk of every event).
 --  * spend_facts becomes a table the refresh keeps equal to its definition
---    (analytics_private.spend_facts_query, the V0016 query unchanged): the query into a
---    temporary table, then only the rows that differ deleted and inserted, matched by hash
---    on the key (REFRESH ... CONCURRENTLY matches whole rows by a sort-merge join and checks
---    the new data for duplicates first). Readers are never blocked (row changes only) and
+--    (analytics_private.spend_facts_query, the V0016 query unchanged): the query joined to
+--    the table by hash on the key, and only the rows that differ deleted and inserted
+--    (REFRESH ... CONCURRENTLY writes the whole query into a temporary table, checks it for
+--    duplicates and matches whole rows by a sort-merge join). Readers are never blocked (row changes only) and
 --    see the old figures until the refresh commits, as before.
 --  * state_days becomes incremental: events are append-only and a closed stay never changes,
 --    so each sample's stays are summed once (analytics_private.sample_stays, with the team,
