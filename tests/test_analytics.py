@@ -439,7 +439,7 @@ def test_state_days_are_kept_from_the_queued_samples_only(conn):
     assert {r[:4]: r[4] for r in state_days_as(conn, "md")} == stays
     assert_state_days_match(conn)
     # the same, done from scratch: the kept rows equal their definitions
-    for table in ("sample_stays", "spend_facts"):
+    for table in ("sample_stays", "spend_facts", "supplier_scorecard"):
         diff = conn.execute(f"""select count(*) from (
             (select * from analytics_private.{table} except all select * from analytics_private.{table}_query)
             union all
@@ -670,11 +670,31 @@ def test_only_directors_refresh_now(conn, role):
                                "supplier_share_leaders", "state_days"}
         matviews = {r[0] for r in conn.execute(
             "select matviewname from pg_matviews where schemaname = 'analytics_private'").fetchall()}
-        # and the two tables the refresh keeps (V0022)
-        assert set(row[2]) == matviews | {"spend_facts", "state_days"}, "every figure is refreshed"
+        # and the tables the refresh keeps (V0022)
+        assert set(row[2]) == matviews | {"spend_facts", "supplier_scorecard", "state_days"}, \
+            "every figure is refreshed"
     else:
         assert got == "TR040"
         assert conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0] == before
+
+
+def test_refreshing_a_table_by_difference_needs_its_definition_and_key(conn):
+    """Only a table of analytics_private with its definition (<table>_query) and a unique key
+    (<table>_key, NOT NULL) is refreshed by difference: anything else is refused with TR043
+    before anything is written."""
+    for name in ("spend_monthly", "refreshes", "nothing_here", None):
+        with pytest.raises(psycopg.Error) as exc:
+            with conn.transaction():
+                conn.execute("select app_private.refresh_table_by_difference(%s)", (name,))
+        assert exc.value.sqlstate == "TR043", name
+        assert exc.value.diag.message_detail and exc.value.diag.message_hint
+    # positive control: a table with both, after a change, is written by exactly its difference
+    refresh(conn)
+    conn.execute("""update app.sample_costs set unit_cost = unit_cost + 1
+                     where sample_id = (select min(k.sample_id) from app.sample_costs k
+                                          join app.samples s on s.id = k.sample_id where s.state = 'received')""")
+    assert conn.execute("select app_private.refresh_table_by_difference('spend_facts')").fetchone()[0] == 2
+    assert conn.execute("select app_private.refresh_table_by_difference('spend_facts')").fetchone()[0] == 0
 
 
 def test_refresh_now_while_one_runs_says_so(conn):
@@ -694,8 +714,9 @@ def test_data_as_of_is_the_start_of_the_latest_refresh(conn):
 READER_SQL = {
     # a roll-up (a materialised view, REFRESH ... CONCURRENTLY)
     "spend_monthly": "select count(*), sum(spend_gbp) from analytics_private.spend_monthly",
-    # the two tables the refresh writes by difference (V0022)
+    # the tables the refresh writes by difference (V0022)
     "spend_facts": "select count(*), sum(spend_gbp) from analytics_private.spend_facts",
+    "supplier_scorecard": "select count(*), sum(spend_gbp) from analytics_private.supplier_scorecard",
     "state_days": "select count(*), sum(stays) from analytics_private.state_days",
 }
 
@@ -734,6 +755,7 @@ def test_refresh_concurrently_does_not_wait_for_a_reader(fresh_db):
                                               "where sample_id = %s", (sid,)).fetchone()[0]
         assert after["spend_monthly"][1] - before["spend_monthly"][1] == extra
         assert after["spend_facts"][1] - before["spend_facts"][1] == extra
+        assert after["supplier_scorecard"][1] - before["supplier_scorecard"][1] == extra
         # the at-factory stay is new, counted twice (team x category and team x supplier)
         assert after["state_days"][1] - before["state_days"][1] == 2
 

@@ -3,21 +3,94 @@
 -- sql/views/050_analytics.sql.
 set local role tracker_owner;
 
+-- A table of analytics_private kept equal to its definition, the view <table>_query, by
+-- writing only the difference (V0022): one hash full join of the table with the query on the
+-- key (the columns of its unique index <table>_key, all NOT NULL) keeps the rows that differ:
+-- an old row to delete (by its ctid: only the refresh writes these tables, under its lock), a
+-- new row to insert, or both for a changed row. REFRESH ... CONCURRENTLY of a materialised
+-- view writes the whole result to a temporary table, checks it for duplicates and matches
+-- whole rows by a sort-merge join: at 1M samples that was two thirds of spend_facts' time.
+-- Readers only ever see row changes: never blocked, the old figures until commit. ANALYZEd
+-- when rows changed. Returns the rows deleted + inserted. SECURITY INVOKER, granted to nobody.
+create or replace function app_private.refresh_table_by_difference(p_table text)
+returns bigint
+language plpgsql volatile
+set search_path = pg_catalog, analytics_private, pg_temp
+as $$
+declare
+  v_keys text[];
+  v_cols text[];
+  v_vals text[];
+  v_keys_not_null boolean;
+  v_deleted bigint;
+  v_inserted bigint;
+begin
+  if p_table is not null then
+    select array_agg(a.attname::text order by k.n), bool_and(a.attnotnull)
+      into v_keys, v_keys_not_null
+      from pg_index i
+      cross join lateral unnest(i.indkey) with ordinality k(attnum, n)
+      join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+     where i.indexrelid = to_regclass(format('analytics_private.%I', p_table || '_key')) and i.indisunique;
+  end if;
+  if v_keys is null or not v_keys_not_null  -- (null: no such name, no key index)
+     or to_regclass(format('analytics_private.%I', p_table)) is null
+     or to_regclass(format('analytics_private.%I', p_table || '_query')) is null then
+    raise exception using errcode = 'TR043',
+      message = format('analytics_private.%s cannot be refreshed by its difference', coalesce(p_table, 'null')),
+      detail = 'It needs the table, its definition (the view <table>_query) and a unique index <table>_key on NOT NULL columns.',
+      hint = 'Refresh a materialised view with REFRESH MATERIALIZED VIEW CONCURRENTLY instead.';
+  end if;
+  select array_agg(a.attname::text order by a.attnum) into v_cols
+    from pg_attribute a
+   where a.attrelid = format('analytics_private.%I', p_table)::regclass and a.attnum > 0 and not a.attisdropped;
+  select array_agg(c) into v_vals from unnest(v_cols) c where c <> all (v_keys);
+
+  if to_regclass('pg_temp.refresh_difference') is not null then  -- a second refresh in one transaction
+    drop table pg_temp.refresh_difference;
+  end if;
+  execute format(
+    'create temporary table refresh_difference on commit drop as
+     select f.ctid as old_row, n.*
+       from analytics_private.%1$I f
+       full join analytics_private.%2$I n on %3$s
+      where f.ctid is null or n.%4$I is null or (%5$s) is distinct from (%6$s)',
+    p_table, p_table || '_query',
+    (select string_agg(format('n.%1$I = f.%1$I', k), ' and ') from unnest(v_keys) k),
+    v_keys[1],
+    (select string_agg(format('n.%I', v), ', ') from unnest(v_vals) v),
+    (select string_agg(format('f.%I', v), ', ') from unnest(v_vals) v));
+  execute format('delete from analytics_private.%I f
+                   where f.ctid = any (array(select d.old_row from pg_temp.refresh_difference d
+                                              where d.old_row is not null))', p_table);
+  get diagnostics v_deleted = row_count;
+  execute format('insert into analytics_private.%1$I (%2$s) select %3$s from pg_temp.refresh_difference d
+                   where d.%4$I is not null',
+                 p_table, (select string_agg(format('%I', c), ', ') from unnest(v_cols) c),
+                 (select string_agg(format('d.%I', c), ', ') from unnest(v_cols) c), v_keys[1]);
+  get diagnostics v_inserted = row_count;
+  drop table pg_temp.refresh_difference;
+  if v_deleted + v_inserted > 0 then
+    execute format('analyze analytics_private.%I', p_table);
+  end if;
+  return v_deleted + v_inserted;
+end
+$$;
+comment on function app_private.refresh_table_by_difference(text) is 'Make a table of analytics_private equal to its definition (the view <table>_query) by writing only the rows that differ, matched on its unique index <table>_key (NOT NULL columns); readers are never blocked. TR043 for anything else. Called by app_private.refresh_analytics().';
+
 -- The refresh itself, in one transaction, so readers see the old figures until it commits
 -- and are never blocked (nothing here takes more than a row lock on what they read):
---  1. spend_facts (a table): its definition (analytics_private.spend_facts_query) joined to
---     it by hash on the key, and only the rows that differ deleted and inserted (V0022:
---     REFRESH ... CONCURRENTLY's whole-row merge diff of these 940k rows was most of the
---     refresh at 1M samples);
---  2. the roll-ups of it, materialised views, CONCURRENTLY, in dependency order;
+--  1. spend_facts (a table) by its difference from its definition;
+--  2. its roll-ups in dependency order: supplier_scorecard (a table, 227k rows at 1M samples)
+--     by its difference too, the others (materialised views) CONCURRENTLY;
 --  3. state_days (a table of sums): the samples queued since the last refresh
 --     (analytics_private.stays_queue) have their stays summed again; the groups get the
 --     difference. Closed stays never change (events are append-only), so nothing else is read.
--- Each step timed and ANALYZEd when it changed rows; the refresh recorded ("data as of" = its
--- start; open stays are counted to it when read). SECURITY INVOKER and granted to nobody:
--- pg_cron runs it as the scheduling superuser, app.refresh_analytics() as the owner. One
--- refresh at a time (a transaction-level advisory lock). work_mem is raised for the refresh
--- alone: at the default 4 MB the million-row sorts and hashes spill to disk.
+-- Each step timed; the refresh recorded ("data as of" = its start; open stays are counted to
+-- it when read). SECURITY INVOKER and granted to nobody: pg_cron runs it as the scheduling
+-- superuser, app.refresh_analytics() as the owner. One refresh at a time (a transaction-level
+-- advisory lock). work_mem is raised for the refresh alone: at the default 4 MB the
+-- million-row sorts and hashes spill to disk.
 create or replace function app_private.refresh_analytics(p_trigger text, p_staff_id bigint default null)
 returns timestamptz
 language plpgsql volatile
@@ -29,8 +102,6 @@ declare
   v_t timestamptz;
   v_seconds jsonb := '{}';
   v_view text;
-  v_changed bigint;
-  v_n bigint;
   v_ids bigint[];
 begin
   if not pg_try_advisory_xact_lock(hashtext('tracker.analytics.refresh')) then
@@ -39,51 +110,19 @@ begin
       hint = 'Wait a minute and reload the page; the refresh that is running will bring the figures up to date.';
   end if;
 
-  -- 1. spend_facts: write only the difference from its definition. One hash full join of
-  -- the table with its definition on the key (every key column is NOT NULL) keeps the rows
-  -- that differ: an old row to delete (by its ctid: only this function writes the table, under
-  -- the lock above), a new row to insert, or both for a changed row.
-  v_t := clock_timestamp();
-  if to_regclass('pg_temp.refresh_spend_facts') is not null then  -- a second refresh in one transaction
-    drop table pg_temp.refresh_spend_facts;
-  end if;
-  create temporary table refresh_spend_facts on commit drop as
-  select f.ctid as old_row, n.*
-    from analytics_private.spend_facts f
-    full join analytics_private.spend_facts_query n
-      on n.month = f.month and n.season_id = f.season_id and n.team_id = f.team_id and n.buyer_id = f.buyer_id
-     and n.category_id = f.category_id and n.supplier_id = f.supplier_id
-   where f.ctid is null or n.month is null
-      or (n.samples, n.spend_gbp, n.committed_gbp, n.ordered, n.received, n.cut_for_production, n.returned,
-          n.qc_rejected, n.lead_days_sum, n.late_deliveries, n.inspected)
-         is distinct from
-         (f.samples, f.spend_gbp, f.committed_gbp, f.ordered, f.received, f.cut_for_production, f.returned,
-          f.qc_rejected, f.lead_days_sum, f.late_deliveries, f.inspected);
-  delete from analytics_private.spend_facts f
-   where f.ctid = any (array(select d.old_row from pg_temp.refresh_spend_facts d where d.old_row is not null));
-  get diagnostics v_changed = row_count;
-  insert into analytics_private.spend_facts
-    (month, season_id, team_id, buyer_id, category_id, supplier_id, samples, spend_gbp, committed_gbp, ordered,
-     received, cut_for_production, returned, qc_rejected, lead_days_sum, late_deliveries, inspected)
-  select d.month, d.season_id, d.team_id, d.buyer_id, d.category_id, d.supplier_id, d.samples, d.spend_gbp,
-         d.committed_gbp, d.ordered, d.received, d.cut_for_production, d.returned, d.qc_rejected, d.lead_days_sum,
-         d.late_deliveries, d.inspected
-    from pg_temp.refresh_spend_facts d
-   where d.month is not null;
-  get diagnostics v_n = row_count;
-  drop table pg_temp.refresh_spend_facts;
-  if v_changed + v_n > 0 then
-    analyze analytics_private.spend_facts;
-  end if;
-  v_seconds := v_seconds || jsonb_build_object('spend_facts', round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
-
-  -- 2. the roll-ups
-  foreach v_view in array array['spend_monthly', 'spend_buyer_season', 'supplier_scorecard', 'supplier_season',
-                                'spend_category_month', 'spend_team_month', 'spend_season', 'supplier_share_leaders'] loop
+  -- 1-2. spend_facts and its roll-ups, in dependency order: the tables by their difference
+  -- from their definitions, the materialised views CONCURRENTLY
+  foreach v_view in array array['spend_facts', 'spend_monthly', 'spend_buyer_season', 'supplier_scorecard',
+                                'supplier_season', 'spend_category_month', 'spend_team_month', 'spend_season',
+                                'supplier_share_leaders'] loop
     v_t := clock_timestamp();
-    execute format('refresh materialized view concurrently analytics_private.%I', v_view);
-    -- fresh statistics, or the planner guesses a few dozen rows and joins names row by row
-    execute format('analyze analytics_private.%I', v_view);
+    if (select c.relkind from pg_class c where c.oid = format('analytics_private.%I', v_view)::regclass) = 'r' then
+      perform app_private.refresh_table_by_difference(v_view);
+    else
+      execute format('refresh materialized view concurrently analytics_private.%I', v_view);
+      -- fresh statistics, or the planner guesses a few dozen rows and joins names row by row
+      execute format('analyze analytics_private.%I', v_view);
+    end if;
     v_seconds := v_seconds || jsonb_build_object(v_view,
                    round(extract(epoch from clock_timestamp() - v_t)::numeric, 3));
   end loop;

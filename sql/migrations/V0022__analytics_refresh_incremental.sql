@@ -2,12 +2,13 @@
 -- a lookup (issue 13). Measured before (V0016, bench/RESULTS.md): 86-160 s, of which
 -- spend_facts 47 s (REFRESH ... CONCURRENTLY's diff of a 940k-row materialised view whose
 -- grain is nearly one row per sample) and state_days 23 s (a walk of every event).
---  * spend_facts becomes a table the refresh keeps equal to its definition
---    (analytics_private.spend_facts_query, the V0016 query unchanged): the query joined to
---    the table by hash on the key, and only the rows that differ deleted and inserted
---    (REFRESH ... CONCURRENTLY writes the whole query into a temporary table, checks it for
---    duplicates and matches whole rows by a sort-merge join). Readers are never blocked (row changes only) and
---    see the old figures until the refresh commits, as before.
+--  * spend_facts and supplier_scorecard become tables the refresh keeps equal to their
+--    definitions (the views analytics_private.spend_facts_query and supplier_scorecard_query,
+--    the V0016 queries unchanged): the query joined to the table by hash on the key, and only
+--    the rows that differ deleted and inserted (REFRESH ... CONCURRENTLY writes the whole
+--    result into a temporary table, checks it for duplicates and matches whole rows by a
+--    sort-merge join). Readers are never blocked (row changes only) and see the old figures
+--    until the refresh commits, as before.
 --  * state_days becomes incremental: events are append-only and a closed stay never changes,
 --    so each sample's stays are summed once (analytics_private.sample_stays, with the team,
 --    category and supplier they were counted under) and the per-group sums
@@ -19,13 +20,14 @@
 --  * supplier_season: the scorecard rolled up to season x supplier, every team together, for
 --    the roles that read every team (the suppliers page aggregated 71k team x season x
 --    supplier rows per request as the MD).
--- The roll-ups over spend_facts are re-created unchanged (the CASCADE drops them with the
--- materialised view); the scoped views over them are re-created by sql/views/050_analytics.sql
+-- The other roll-ups over spend_facts are re-created unchanged (the CASCADE drops them with
+-- the materialised view); the scoped views over them are re-created by sql/views/050_analytics.sql
 -- after the migration, in the same transaction.
 -- squawk: every index here is on a table or materialised view this migration has just
 -- created, which nobody can read or write yet, so CONCURRENTLY (impossible in a transaction)
--- would change nothing; the views the CASCADE drops are re-created before commit.
--- squawk-ignore-file require-concurrent-index-creation, ban-drop-view
+-- would change nothing; the views the CASCADE drops are re-created before commit; for the
+-- same reason SET NOT NULL on those new tables' key columns blocks no reader.
+-- squawk-ignore-file require-concurrent-index-creation, ban-drop-view, adding-not-nullable-field
 set local lock_timeout = '10s';
 set local statement_timeout = '30min';  -- building spend_facts and the stays at 1M samples takes minutes
 set role tracker_owner;
@@ -67,6 +69,10 @@ comment on view analytics_private.spend_facts_query is 'The definition of analyt
 -- stored in key order (a month's rows together), as V0016 clustered the materialised view
 create table analytics_private.spend_facts as
 select * from analytics_private.spend_facts_query order by month, season_id, team_id, buyer_id, category_id, supplier_id;
+-- the key is NOT NULL (the samples' columns are): the refresh matches rows on it
+alter table analytics_private.spend_facts
+  alter column month set not null, alter column season_id set not null, alter column team_id set not null,
+  alter column buyer_id set not null, alter column category_id set not null, alter column supplier_id set not null;
 create unique index spend_facts_key on analytics_private.spend_facts
   (month, season_id, team_id, buyer_id, category_id, supplier_id);
 create index spend_facts_season_idx on analytics_private.spend_facts (season_id, team_id);
@@ -99,7 +105,8 @@ select season_id, team_id, buyer_id, sum(samples)::integer as samples, sum(spend
 create unique index spend_buyer_season_key on analytics_private.spend_buyer_season (season_id, team_id, buyer_id);
 comment on materialized view analytics_private.spend_buyer_season is 'spend_facts rolled up to season x team x buyer.';
 
-create materialized view analytics_private.supplier_scorecard as
+-- supplier_scorecard: a table too (227k rows at 1M samples; its concurrent refresh was 5-7 s)
+create view analytics_private.supplier_scorecard_query as
 select team_id, season_id, supplier_id, sum(samples)::integer as samples, sum(received)::integer as received,
        sum(lead_days_sum)::bigint as lead_days_sum, sum(late_deliveries)::integer as late_deliveries,
        sum(qc_rejected)::integer as qc_rejected, sum(inspected)::integer as inspected,
@@ -107,10 +114,16 @@ select team_id, season_id, supplier_id, sum(samples)::integer as samples, sum(re
        sum(spend_gbp) as spend_gbp, sum(committed_gbp) as committed_gbp
   from analytics_private.spend_facts
  group by 1, 2, 3;
+comment on view analytics_private.supplier_scorecard_query is 'The definition of analytics_private.supplier_scorecard: the refresh writes the difference between this and the table.';
+-- stored in season order, as V0016 clustered it (the suppliers page reads a season)
+create table analytics_private.supplier_scorecard as
+select * from analytics_private.supplier_scorecard_query order by season_id, team_id, supplier_id;
+alter table analytics_private.supplier_scorecard
+  alter column team_id set not null, alter column season_id set not null, alter column supplier_id set not null;
 create unique index supplier_scorecard_key on analytics_private.supplier_scorecard (team_id, season_id, supplier_id);
 create index supplier_scorecard_supplier_idx on analytics_private.supplier_scorecard (supplier_id);
 create index supplier_scorecard_season_idx on analytics_private.supplier_scorecard (season_id, team_id);
-comment on materialized view analytics_private.supplier_scorecard is 'Per team, season and supplier (a roll-up of spend_facts): spend, lead time request -> received (sum of days), late deliveries, QC rejects, returns, cuts.';
+comment on table analytics_private.supplier_scorecard is 'Per team, season and supplier (a roll-up of spend_facts): spend, lead time request -> received (sum of days), late deliveries, QC rejects, returns, cuts. Kept equal to analytics_private.supplier_scorecard_query by the refresh.';
 
 -- every team together: what the suppliers page reads for the roles that see every team
 create materialized view analytics_private.supplier_season as
@@ -240,7 +253,6 @@ comment on table analytics_private.stays_queue is 'Samples whose stays must be s
 
 -- the CLUSTER of V0016, for the re-created roll-ups the pages read in key order
 cluster analytics_private.spend_monthly using spend_monthly_key;
-cluster analytics_private.supplier_scorecard using supplier_scorecard_season_idx;
 cluster analytics_private.spend_category_month using spend_category_month_key;
 
 analyze analytics_private.spend_facts, analytics_private.spend_monthly, analytics_private.spend_buyer_season,
