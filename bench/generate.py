@@ -291,6 +291,8 @@ def generate(url: str, samples: int) -> dict:
                         select s.supplier_id, count(*), count(*) filter (where i.result = 'reject')
                           from app.qc_inspections i join app.samples s on s.id = i.sample_id
                          where s.supplier_id is not null group by s.supplier_id""")
+        # the triggers were off: queue every sample for the analytics refresh's state_days (V0022)
+        conn.execute("insert into analytics_private.stays_queue (sample_id) select id from app.samples")
         conn.execute("set session_replication_role = origin")
         orphans = conn.execute("select count(*) from app.sample_events e where not exists "
                                "(select 1 from app.samples s where s.id = e.sample_id)").fetchone()[0]

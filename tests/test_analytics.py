@@ -312,11 +312,44 @@ def test_outcomes_and_scorecard_match(conn):
     assert {r[0]: list(r[1:]) for r in got} == dict(want)
 
 
-def test_state_days_match_the_events_walked_here(conn):
-    """Each stay runs from the event that entered the state to the next move (the refresh's
-    time for the open one); summed per team x category and per team x supplier."""
+@pytest.mark.parametrize("role", ["md", "finance", "buyer", "senior_buyer"])
+def test_supplier_seasons_are_the_scorecard_of_the_callers_teams_by_season(conn, role):
+    """The suppliers page's season x supplier rows: every team together for the roles that see
+    every team (precomputed), the team's own for buyers; each figure computed here."""
     refresh(conn)
-    now = conn.execute("select now()").fetchone()[0]  # the refresh's now(): same transaction
+    team = persona(conn, role)["team_id"] if role in TEAM else None
+    rows = conn.execute("""
+        select s.team_id, s.season_id, s.supplier_id, s.received_on, s.expected_on, s.qc_rejected, s.state::text,
+               (s.created_at at time zone 'Europe/London')::date, s.last_qc_result is not null, k.unit_cost,
+               k.quantity, k.fx_rate_to_gbp
+          from app.samples s join app.sample_costs k on k.sample_id = s.id
+         where s.state <> 'requested' and s.supplier_id is not null""").fetchall()
+    want = defaultdict(lambda: [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0)])
+    for t, season, sup, rec, exp, rej, state, created, inspected, unit, qty, rate in rows:
+        if team is not None and t != team:
+            continue
+        w = want[(season, sup)]
+        spend = gbp(unit, qty, rate)
+        w[0] += 1
+        w[1] += rec is not None
+        w[2] += (rec - created).days if rec else 0
+        w[3] += bool(rec and exp and rec > exp)
+        w[4] += inspected
+        w[5] += bool(rej)
+        w[6] += state == "returned"
+        w[7] += state == "cut-for-production"
+        w[8] += spend
+        w[9] += spend if state == "ordered" else 0
+    got = as_role(conn, role, """select season_id, supplier_id, samples, received, lead_days_sum, late_deliveries,
+                                        inspected, qc_rejected, returned, cut_for_production, spend_gbp, committed_gbp
+                                   from analytics.supplier_seasons""")
+    assert len(want) > 5
+    assert {(r[0], r[1]): list(r[2:]) for r in got} == dict(want)
+
+
+def expected_state_days(conn, until):
+    """(team, category or 0, supplier or 0, state) -> [stays, days]: the events walked here,
+    each stay from the move into the state to the next move (`until` for the open one)."""
     samples = {r[0]: r[1:] for r in conn.execute("""
         select s.id, s.team_id, s.category_id, s.supplier_id from app.samples s
           join app.sample_costs k on k.sample_id = s.id
@@ -328,17 +361,115 @@ def test_state_days_match_the_events_walked_here(conn):
     for i, (sid, state, at) in enumerate(events):
         if sid not in samples or state in ("returned", "cut-for-production"):
             continue
-        end = events[i + 1][2] if i + 1 < len(events) and events[i + 1][0] == sid else now
+        end = events[i + 1][2] if i + 1 < len(events) and events[i + 1][0] == sid else until
         team, cat, sup = samples[sid]
         for key in ((team, cat, 0, state), (team, 0, sup, state)):
             want[key][0] += 1
             want[key][1] += (end - at).total_seconds() / 86400
-    got = as_role(conn, "md", "select team_id, coalesce(category_id, 0), coalesce(supplier_id, 0), state::text, "
-                              "stays, days_sum from analytics.state_days")
+    return want
+
+
+def state_days_as(conn, role):
+    return as_role(conn, role, "select team_id, coalesce(category_id, 0), coalesce(supplier_id, 0), state::text, "
+                               "stays, days_sum from analytics.state_days")
+
+
+def assert_state_days_match(conn, team=None):
+    """analytics.state_days (as the MD, or a buyer of `team`) against the walk, open stays
+    counted to the latest refresh ("data as of")."""
+    as_of = conn.execute("select max(started_at) from analytics_private.refreshes where finished_at is not null"
+                         ).fetchone()[0]
+    want = {k: v for k, v in expected_state_days(conn, as_of).items() if team is None or k[0] == team}
+    got = state_days_as(conn, "md" if team is None else "buyer")
     assert len(got) == len(want) > 10
-    for team, cat, sup, state, stays, days in got:
-        assert stays == want[(team, cat, sup, state)][0]
-        assert abs(float(days) - want[(team, cat, sup, state)][1]) < 0.006, (team, cat, sup, state)
+    for t, cat, sup, state, stays, days in got:
+        assert stays == want[(t, cat, sup, state)][0], (t, cat, sup, state)
+        assert abs(float(days) - want[(t, cat, sup, state)][1]) < 0.006, (t, cat, sup, state)
+    return got
+
+
+def test_state_days_match_the_events_walked_here(conn):
+    """Each stay runs from the event that entered the state to the next move (the refresh's
+    time for the open one); summed per team x category and per team x supplier."""
+    refresh(conn)
+    assert_state_days_match(conn)
+    assert_state_days_match(conn, persona(conn, "buyer")["team_id"])
+
+
+def test_state_days_are_kept_from_the_queued_samples_only(conn):
+    """V0022: the stays are summed again only for the samples queued since the last refresh
+    (new moves, a new category): after new samples, new moves and a correction the figures
+    equal the walk again; until the refresh nothing changes; a refresh with nothing
+    queued reads no events and only moves the open stays' end to its own time."""
+    from helpers import Lifecycle
+    refresh(conn)
+    unchanged_at_start = sorted(state_days_as(conn, "md"))
+    assert conn.execute("select count(*) from analytics_private.stays_queue").fetchone()[0] == 0
+    lc = Lifecycle(conn)
+    lc.make("with-design")  # requested, ordered, received: closed stays; with design: the open one
+    moved = lc.make("received")
+    lc.call("logistics", "select app.send_to_factory(%s, %s)", (moved, lc.factory))
+    corrected = lc.make("ordered")
+    assert conn.execute("select count(distinct sample_id) from analytics_private.stays_queue").fetchone()[0] == 3
+    refresh(conn)
+    assert_state_days_match(conn)
+    before = sorted(state_days_as(conn, "md"))
+    assert before != unchanged_at_start, "positive control: the new samples were counted"
+    # a correction moves an ordered sample's stays to another category (no move of state)
+    other_cat = conn.execute("select max(id) from app.categories where id <> %s", (lc.category,)).fetchone()[0]
+    lc.call("buyer", "select app.correct_sample(%s, p_category_id => %s, p_note => 'wrong category')",
+            (corrected, other_cat))
+    # a sample of the demo data moves on: its old closed stays are counted once, not twice
+    demo = conn.execute("""select s.id from app.samples s join app.sample_costs k on k.sample_id = s.id
+                            where s.state = 'received' and s.supplier_id is not null and not s.qc_rejected
+                            order by s.id limit 1""").fetchone()[0]
+    lc.call("logistics", "select app.hand_to_design(%s, %s)", (demo, lc.designer))
+    queued = {r[0] for r in conn.execute("select sample_id from analytics_private.stays_queue").fetchall()}
+    assert queued == {corrected, demo}
+    assert sorted(state_days_as(conn, "md")) == before, "nothing changes until the refresh"
+    refresh(conn)
+    assert conn.execute("select count(*) from analytics_private.stays_queue").fetchone()[0] == 0
+    assert_state_days_match(conn)
+    counted = conn.execute("select category_id from analytics_private.sample_stays where sample_id = %s",
+                           (corrected,)).fetchall()
+    assert counted and {c for c, in counted} == {other_cat}
+    # nothing queued: the same stays, the open ones longer by the time between the refreshes
+    stays = {r[:4]: r[4] for r in state_days_as(conn, "md")}
+    refresh(conn)
+    assert {r[:4]: r[4] for r in state_days_as(conn, "md")} == stays
+    assert_state_days_match(conn)
+    # the same, done from scratch: the kept rows equal their definitions
+    for table in ("sample_stays", "spend_facts", "supplier_scorecard"):
+        diff = conn.execute(f"""select count(*) from (
+            (select * from analytics_private.{table} except all select * from analytics_private.{table}_query)
+            union all
+            (select * from analytics_private.{table}_query except all select * from analytics_private.{table})) d
+        """).fetchone()[0]
+        assert diff == 0, table
+    # spend_facts by difference: the corrected sample's spend moved to its new category (a
+    # changed key: one row deleted or changed, one inserted or changed), every figure as computed here
+    got = as_role(conn, "finance", """
+        select month, season_id, team_id, buyer_id, category_id, supplier_id, samples, spend_gbp, committed_gbp,
+               ordered, received, cut_for_production, returned, qc_rejected from analytics.spend""")
+    assert {r[:6]: list(r[6:]) for r in got} == expected_facts(conn)
+    assert any(k[4] == other_cat and k[2] == lc.people.get("buyer")["team_id"] for k in expected_facts(conn))
+
+
+def test_a_buyer_changing_a_category_directly_queues_the_sample(conn):
+    """Buyers may update a sample's category without the lifecycle (a column grant): the
+    trigger queues it all the same, through the private queue they cannot read."""
+    sb = persona(conn, "buyer")
+    sid, cat = conn.execute("""select s.id, s.category_id from app.samples s join app.sample_costs k on k.sample_id = s.id
+                                where s.team_id = %s and s.state = 'ordered' and s.supplier_id is not null
+                                order by s.id limit 1""", (sb["team_id"],)).fetchone()
+    refresh(conn)
+    other = conn.execute("select min(id) from app.categories where id <> %s", (cat,)).fetchone()[0]
+    assert as_role(conn, "buyer", "update app.samples set category_id = %s where id = %s returning id",
+                   (other, sid), fetch="one") == (sid,)
+    assert as_role(conn, "buyer", "select count(*) from analytics_private.stays_queue", fetch="one") == "42501"
+    assert conn.execute("select array_agg(sample_id) from analytics_private.stays_queue").fetchone()[0] == [sid]
+    refresh(conn)
+    assert_state_days_match(conn)
 
 
 # ---------------------------------------------------------------- scoping: every role x every object
@@ -362,6 +493,8 @@ OBJECTS = {
     "analytics.supplier_share_leaders": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_share_leaders",
     "analytics.over_indexed_suppliers()": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.over_indexed_suppliers(%(month)s)",
     "analytics.teams": "select count(*), 0 from analytics.teams",
+    "analytics.supplier_season_all_teams": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_season_all_teams",
+    "analytics.supplier_seasons": "select count(*), coalesce(sum(spend_gbp), 0) from analytics.supplier_seasons",
 }
 # the owner's figure for a scope (team None: every team), from the materialised views and the
 # independent computation above
@@ -408,6 +541,12 @@ def test_scope_of_every_analytics_object_for_every_role(conn, obj, role):
         want = sum((v[0] for m in {k[0] for k in facts} for v in expected_over_index(facts, m).values()
                     if v[1] >= Decimal("0.05")), Decimal(0))
         assert want > 0, "positive control: there are all-teams shares to hide"
+        assert tuple(got) == ((0, 0) if scope == "team" else (got[0], want))
+        return
+    if obj == "analytics.supplier_season_all_teams":
+        # every team together: only for the roles that see every team
+        want = sum((v[1] for v in expected_facts(conn).values()), Decimal(0))
+        assert want > 0, "positive control: there are all-teams figures to hide"
         assert tuple(got) == ((0, 0) if scope == "team" else (got[0], want))
         return
     if obj == "analytics.over_indexed_suppliers()":
@@ -527,14 +666,35 @@ def test_only_directors_refresh_now(conn, role):
                            "order by id desc limit 1").fetchone()
         assert row[:2] == ("manual", persona(conn, role)["id"])
         assert set(row[2]) == {"spend_facts", "spend_monthly", "spend_buyer_season", "supplier_scorecard",
-                               "spend_category_month", "spend_team_month", "spend_season", "supplier_share_leaders",
-                               "state_days"}
+                               "supplier_season", "spend_category_month", "spend_team_month", "spend_season",
+                               "supplier_share_leaders", "state_days"}
         matviews = {r[0] for r in conn.execute(
             "select matviewname from pg_matviews where schemaname = 'analytics_private'").fetchall()}
-        assert set(row[2]) == matviews, "every materialised view is refreshed"
+        # and the tables the refresh keeps (V0022)
+        assert set(row[2]) == matviews | {"spend_facts", "supplier_scorecard", "state_days"}, \
+            "every figure is refreshed"
     else:
         assert got == "TR040"
         assert conn.execute("select count(*) from analytics_private.refreshes").fetchone()[0] == before
+
+
+def test_refreshing_a_table_by_difference_needs_its_definition_and_key(conn):
+    """Only a table of analytics_private with its definition (<table>_query) and a unique key
+    (<table>_key, NOT NULL) is refreshed by difference: anything else is refused with TR043
+    before anything is written."""
+    for name in ("spend_monthly", "refreshes", "nothing_here", None):
+        with pytest.raises(psycopg.Error) as exc:
+            with conn.transaction():
+                conn.execute("select app_private.refresh_table_by_difference(%s)", (name,))
+        assert exc.value.sqlstate == "TR043", name
+        assert exc.value.diag.message_detail and exc.value.diag.message_hint
+    # positive control: a table with both, after a change, is written by exactly its difference
+    refresh(conn)
+    conn.execute("""update app.sample_costs set unit_cost = unit_cost + 1
+                     where sample_id = (select min(k.sample_id) from app.sample_costs k
+                                          join app.samples s on s.id = k.sample_id where s.state = 'received')""")
+    assert conn.execute("select app_private.refresh_table_by_difference('spend_facts')").fetchone()[0] == 2
+    assert conn.execute("select app_private.refresh_table_by_difference('spend_facts')").fetchone()[0] == 0
 
 
 def test_refresh_now_while_one_runs_says_so(conn):
@@ -551,30 +711,53 @@ def test_data_as_of_is_the_start_of_the_latest_refresh(conn):
     assert as_role(conn, "finance", "select as_of from analytics.data_as_of", fetch="one") == (started,)
 
 
+READER_SQL = {
+    # a roll-up (a materialised view, REFRESH ... CONCURRENTLY)
+    "spend_monthly": "select count(*), sum(spend_gbp) from analytics_private.spend_monthly",
+    # the tables the refresh writes by difference (V0022)
+    "spend_facts": "select count(*), sum(spend_gbp) from analytics_private.spend_facts",
+    "supplier_scorecard": "select count(*), sum(spend_gbp) from analytics_private.supplier_scorecard",
+    "state_days": "select count(*), sum(stays) from analytics_private.state_days",
+}
+
+
 def test_refresh_concurrently_does_not_wait_for_a_reader(fresh_db):
-    """A reader holds a query open (REPEATABLE READ, its snapshot taken): the concurrent
-    refresh commits without waiting; the reader keeps its figures until it ends. Positive
-    control: a plain REFRESH waits for the same reader (lock timeout)."""
+    """A reader holds a query open (REPEATABLE READ, its snapshot taken) on a roll-up and on
+    both tables the refresh writes by difference: the refresh commits without waiting (a
+    lock timeout would fail it); the reader keeps its figures until it ends, then sees the
+    new ones. Positive control: a plain REFRESH waits for the same reader (lock timeout)."""
     db = fresh_db
     db.execute("select app_private.refresh_analytics('manual')")
     db.commit()
     url = db_url(db)
+    sample = ("select min(sample_id) from app.sample_costs k join app.samples s on s.id = k.sample_id "
+              "where s.state = 'received' and s.supplier_id is not null")
     with psycopg.connect(url) as reader, psycopg.connect(url, autocommit=True) as writer:
         reader.execute("begin isolation level repeatable read")
-        before = reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone()
-        writer.execute("""update app.sample_costs set unit_cost = unit_cost + 100
-                           where sample_id = (select min(sample_id) from app.sample_costs k
-                                                join app.samples s on s.id = k.sample_id where s.state <> 'requested')""")
+        before = {k: reader.execute(q).fetchone() for k, q in READER_SQL.items()}
+        sid = writer.execute(sample).fetchone()[0]
+        writer.execute("update app.sample_costs set unit_cost = unit_cost + 100 where sample_id = %s", (sid,))
+        # a move the stays count: the sample leaves 'received' for the factory (as the lifecycle
+        # would: the event, the state)
+        writer.execute("""insert into app.sample_events (sample_id, action, from_state, to_state, actor_role)
+                          values (%s, 'send_to_factory', 'received', 'at-factory', 'logistics')""", (sid,))
+        writer.execute("set session_replication_role = replica")  # the state, without the lifecycle's checks
+        writer.execute("update app.samples set state = 'at-factory' where id = %s", (sid,))
+        writer.execute("set session_replication_role = origin")
         writer.execute("set lock_timeout = '3s'")
         with pytest.raises(psycopg.errors.LockNotAvailable):
             writer.execute("refresh materialized view analytics_private.spend_monthly")
         writer.execute("select app_private.refresh_analytics('manual')")  # does not wait
-        assert reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone() == before
+        assert {k: reader.execute(q).fetchone() for k, q in READER_SQL.items()} == before
         reader.commit()
-        after = reader.execute("select count(*), sum(spend_gbp) from analytics_private.spend_monthly").fetchone()
-        assert after[1] - before[1] == Decimal(100) * writer.execute(
-            "select quantity * fx_rate_to_gbp from app.sample_costs where sample_id = (select min(sample_id) from "
-            "app.sample_costs k join app.samples s on s.id = k.sample_id where s.state <> 'requested')").fetchone()[0]
+        after = {k: reader.execute(q).fetchone() for k, q in READER_SQL.items()}
+        extra = Decimal(100) * writer.execute("select quantity * fx_rate_to_gbp from app.sample_costs "
+                                              "where sample_id = %s", (sid,)).fetchone()[0]
+        assert after["spend_monthly"][1] - before["spend_monthly"][1] == extra
+        assert after["spend_facts"][1] - before["spend_facts"][1] == extra
+        assert after["supplier_scorecard"][1] - before["supplier_scorecard"][1] == extra
+        # the at-factory stay is new, counted twice (team x category and team x supplier)
+        assert after["state_days"][1] - before["state_days"][1] == 2
 
 
 # ---------------------------------------------------------------- pg_cron

@@ -106,6 +106,28 @@ def test_buyer_csv_holds_only_their_team(app, db):
     assert len({r["Team"] for r in every}) > 1
 
 
+def test_budget_lines_are_paged_on_the_page_and_whole_in_the_export(app, monkeypatch):
+    """Every team x category line for finance: 50 a page (here 7, so the demo's lines make
+    several pages), each line on exactly one page, the same lines as the CSV."""
+    from tracker.web import analytics
+    monkeypatch.setattr(analytics, "PAGE_SIZE", 7)
+    c = client_for(app, "finance")
+    every = list(csv.DictReader(io.StringIO(c.get("/analytics/export/budget_lines.csv").get_data(as_text=True))))
+    pages = -(-len(every) // 7)
+    assert pages > 1, "positive control: more lines than a page"
+    shown = []
+    for n in range(1, pages + 1):
+        html = c.get(f"/analytics/budgets?page={n}").get_data(as_text=True)
+        table = html[html.index('id="t-budget_lines"'):]
+        table = table[:table.index("</section>")]
+        assert f"page {n} of {pages}" in table
+        rows = re.findall(r'<tr(?: class="flagged")?>\s*<th scope="row" data-label="Team">([^<]*)</th>\s*'
+                          r'<td class="[^"]*" data-label="Category">([^<]*)</td>', table)
+        assert 0 < len(rows) <= 7
+        shown += rows
+    assert sorted(shown) == sorted((r["Team"], r["Category"]) for r in every)
+
+
 def test_chart_labels_are_escaped(app, db):
     cat, name = db.execute("select id, name from app.categories where id = (select category_id from "
                            "analytics_private.spend_monthly order by spend_gbp desc limit 1)").fetchone()

@@ -77,3 +77,12 @@ drop trigger if exists after_change_realtime_signal on app.samples;  -- a constr
 create constraint trigger after_change_realtime_signal after insert or update on app.samples
   deferrable initially deferred
   for each row execute function app_private.tg_any__realtime_signal('sample');
+-- analytics (V0022): a sample counted under another team, category or supplier has its stays
+-- summed again at the next refresh
+create or replace trigger after_update_queue_stays after update of team_id, category_id, supplier_id on app.samples
+  for each row
+  -- (three conditions, not one row comparison: that is stored as nested ORs, which a dump and
+  -- restore flattens, so tests/test_backup.py would see the schema change)
+  when (old.team_id is distinct from new.team_id or old.category_id is distinct from new.category_id
+        or old.supplier_id is distinct from new.supplier_id)
+  execute function app_private.tg_samples__queue_stays();

@@ -29,3 +29,8 @@ create or replace trigger before_change_forbid before update or delete on app.sa
   for each row execute function audit.tg_any__forbid_change();
 create or replace trigger before_truncate_forbid before truncate on app.sample_events
   for each statement execute function audit.tg_any__forbid_change();
+-- analytics (V0022): the samples that moved have their stays summed again at the next refresh
+drop trigger if exists after_insert_queue_stays on app.sample_events;  -- transition tables: no OR REPLACE
+create trigger after_insert_queue_stays after insert on app.sample_events
+  referencing new table as new_events
+  for each statement execute function app_private.tg_sample_events__queue_stays();

@@ -91,11 +91,16 @@ select f.team_id, t.code as team, f.season_id, se.code as season, f.supplier_id,
  where f.team_id = any (array(select team_id from analytics_private.readable_teams));
 comment on view analytics.supplier_scorecard is 'Grain: team x season x supplier, costed samples. Spend and committed spend; lead time request -> received (sum and average days), late deliveries (received after the expected date), QC inspected/rejected, returned, cut. Sum the counts to aggregate. Scoped like costs.';
 
+-- the open stays are counted up to the refresh that summed them (the "data as of" time)
 create view analytics.state_days with (security_barrier) as
 select f.team_id, t.code as team, nullif(f.category_id, 0) as category_id, c.name as category,
-       nullif(f.supplier_id, 0) as supplier_id, su.name as supplier, f.state, f.stays, f.days_sum,
-       round(f.days_sum / nullif(f.stays, 0), 1) as avg_days
+       nullif(f.supplier_id, 0) as supplier_id, su.name as supplier, f.state, f.stays,
+       round(((f.closed_seconds + f.open_stays * r.as_of - f.open_since_sum) / 86400)::numeric, 2) as days_sum,
+       round(round(((f.closed_seconds + f.open_stays * r.as_of - f.open_since_sum) / 86400)::numeric, 2)
+             / nullif(f.stays, 0), 1) as avg_days
   from analytics_private.state_days f
+  cross join (select date_part('epoch', max(x.started_at)) as as_of
+                from analytics_private.refreshes x where x.finished_at is not null) r
   left join app.teams t on t.id = f.team_id
   left join app.categories c on c.id = f.category_id
   left join app.suppliers su on su.id = f.supplier_id
@@ -139,6 +144,18 @@ select f.month, f.category_id, c.name as category, f.supplier_id, su.name as sup
   left join app.suppliers su on su.id = f.supplier_id
  where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md');
 comment on view analytics.supplier_share_leaders is 'Grain: month x category x supplier, every team together, only suppliers with at least 5% of the category''s spend that month (the rows of analytics.supplier_over_index that can be over-indexed, precomputed). Only for the roles that read every team''s costs (finance, the sales lead, directors); a buyer reads no rows here.';
+
+-- every team together, so only for the roles that read every team's costs (for buyers
+-- analytics.supplier_seasons rolls up their team's scorecard instead)
+create view analytics.supplier_season_all_teams with (security_barrier) as
+select f.season_id, se.code as season, f.supplier_id, su.name as supplier,
+       f.samples, f.received, f.lead_days_sum, f.late_deliveries, f.inspected, f.qc_rejected,
+       f.returned, f.cut_for_production, f.spend_gbp, f.committed_gbp
+  from analytics_private.supplier_season f
+  left join app.seasons se on se.id = f.season_id
+  left join app.suppliers su on su.id = f.supplier_id
+ where (select app.current_staff_role()) in ('finance', 'sales_lead', 'ops_director', 'md');
+comment on view analytics.supplier_season_all_teams is 'Grain: season x supplier, every team together (analytics.supplier_scorecard without the team, precomputed). Only for the roles that read every team''s costs (finance, the sales lead, directors); a buyer reads no rows here.';
 
 ------------------------------------------------------------------------------
 -- layer 2: reports, security_invoker over layer 1 and app.budgets
@@ -343,13 +360,30 @@ select s.season_id, se.code as season, s.team_id, t.code as team, s.buyer_id, st
   left join app.staff st on st.id = s.buyer_id;
 comment on view analytics.buyers_running_hot is 'Grain: season x buyer. Spend against the buyer''s share of the team''s season budget (the budget / active buyers and senior buyers of the team) scaled by how much of the season has passed (at least 5%): pace_pct 100 = on plan; running_hot above 120.';
 
+-- season x supplier for whoever asks: the precomputed all-teams rows for the roles that see
+-- every team (a lookup), the team's scorecard rolled up for buyers (a few thousand rows).
+-- SECURITY INVOKER: each branch is scoped by the view it reads.
+create view analytics.supplier_seasons with (security_invoker) as
+select a.season_id, a.season, a.supplier_id, a.supplier, a.samples, a.received, a.lead_days_sum,
+       a.late_deliveries, a.inspected, a.qc_rejected, a.returned, a.cut_for_production, a.spend_gbp, a.committed_gbp
+  from analytics.supplier_season_all_teams a
+union all
+select f.season_id, f.season, f.supplier_id, f.supplier, sum(f.samples)::integer, sum(f.received)::integer,
+       sum(f.lead_days_sum)::bigint, sum(f.late_deliveries)::integer, sum(f.inspected)::integer,
+       sum(f.qc_rejected)::integer, sum(f.returned)::integer, sum(f.cut_for_production)::integer,
+       sum(f.spend_gbp), sum(f.committed_gbp)
+  from analytics.supplier_scorecard f
+ where (select app.current_staff_role()) in ('buyer', 'senior_buyer')
+ group by f.season_id, f.season, f.supplier_id, f.supplier;
+comment on view analytics.supplier_seasons is 'Grain: season x supplier, the teams you may see together: the scorecard''s counts and sums (average lead days = lead_days_sum / received; QC reject % = qc_rejected / inspected). Read from the precomputed all-teams roll-up for the roles that see every team, summed from the team''s scorecard for buyers and senior buyers.';
+
 ------------------------------------------------------------------------------
 -- grants: the roles that read costs (the cost policy of app.sample_costs)
 ------------------------------------------------------------------------------
 grant usage on schema analytics to buyer, senior_buyer, sales_lead, finance, ops_director, md;
 grant select on analytics.teams, analytics.data_as_of, analytics.spend, analytics.spend_monthly, analytics.buyer_season,
   analytics.supplier_scorecard, analytics.spend_category_month, analytics.spend_team_month, analytics.spend_season,
-  analytics.supplier_share_leaders,
+  analytics.supplier_share_leaders, analytics.supplier_season_all_teams, analytics.supplier_seasons,
   analytics.state_days, analytics.category_monthly, analytics.season_spend, analytics.budget_vs_actual,
   analytics.buyers_running_hot
   to buyer, senior_buyer, sales_lead, finance, ops_director, md;

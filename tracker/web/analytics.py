@@ -96,7 +96,7 @@ TABLES = {
          ("burn_pct", "Burn", PCT), ("teams_over_budget", "Teams over", INT), ("over_budget", "Over budget", FLAG)]),
     "budget_lines": ("Budgets by team and category this season", """
         select team_id, team, category_id, category, budget_gbp, actual_gbp, committed_gbp, remaining_gbp,
-               burn_pct, over_budget, no_budget
+               burn_pct, over_budget, no_budget, count(*) over () as _total
           from analytics.budget_vs_actual
          where season_id = %(season)s
          order by team, category""",
@@ -104,14 +104,16 @@ TABLES = {
          ("actual_gbp", "Actual", MONEY), ("committed_gbp", "Committed", MONEY),
          ("remaining_gbp", "Remaining", MONEY), ("burn_pct", "Burn", PCT), ("over_budget", "Over budget", FLAG)]),
     "over_index": ("Over-indexed suppliers this month vs the same month last year", """
-        select category_id, category, supplier_id, supplier, spend_gbp, share_pct, last_year_share_pct, index
+        select category_id, category, supplier_id, supplier, spend_gbp, share_pct, last_year_share_pct, index,
+               count(*) over () as _total
           from analytics.over_indexed_suppliers(%(month)s)
          order by spend_gbp desc, supplier""",
         [("category", "Category", TEXT), ("supplier", "Supplier", TEXT), ("spend_gbp", "Spend", MONEY),
          ("share_pct", "Share of category", PCT), ("last_year_share_pct", "Share last year", PCT),
          ("index", "Index", INDEX)]),
     "running_hot": ("Buyers running hot this season", """
-        select buyer_id, buyer, team, samples, spend_gbp, budget_share_gbp, pace_pct, running_hot
+        select buyer_id, buyer, team, samples, spend_gbp, budget_share_gbp, pace_pct, running_hot,
+               count(*) over () as _total
           from analytics.buyers_running_hot
          where season_id = %(season)s
          order by pace_pct desc nulls last, spend_gbp desc""",
@@ -133,7 +135,7 @@ TABLES = {
                   season_vs_last_year("f.supplier_id, f.supplier", "analytics.spend", CATEGORY_FILTER),
                   SUPPLIER_COLUMNS),
     "suppliers_all": ("Spend by supplier this season vs the same season last year",
-                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_scorecard"),
+                      season_vs_last_year("f.supplier_id, f.supplier", "analytics.supplier_seasons"),
                       SUPPLIER_COLUMNS),
     "buyers_all": ("Spend by buyer this season vs the same season last year",
                    season_vs_last_year("f.buyer_id, f.buyer, f.team", "analytics.buyer_season"), BUYER_COLUMNS),
@@ -147,7 +149,7 @@ TABLES = {
                round(100.0 * sum(qc_rejected) / nullif(sum(inspected), 0), 1) as qc_reject_pct,
                sum(returned) as returned, sum(cut_for_production) as cut_for_production,
                count(*) over () as _total
-          from analytics.supplier_scorecard
+          from analytics.supplier_seasons
          where season_id = %(season)s and (%(supplier)s::integer is null or supplier_id = %(supplier)s)
          group by supplier_id, supplier
          order by samples desc, supplier""",
@@ -155,7 +157,11 @@ TABLES = {
          ("avg_lead_days", "Lead time (days)", NUM), ("late_deliveries", "Late", INT),
          ("qc_reject_pct", "QC reject", PCT), ("returned", "Returned", INT), ("cut_for_production", "Cut", INT)]),
 }
-PAGED = {"suppliers", "suppliers_all", "buyers", "buyers_all", "scorecard"}
+# paged on the page (50 rows; the exports have every row): at 1M samples a role that sees
+# every team has a budget line per team x category (600 at 20 teams: 350 KB of HTML, most of
+# the budgets page's time) and 80 buyers to rank; a team's own over-index can flag 130
+# suppliers (its shares are of fewer samples)
+PAGED = {"suppliers", "suppliers_all", "buyers", "buyers_all", "scorecard", "budget_lines", "over_index", "running_hot"}
 
 
 # ---------------------------------------------------------------- helpers
@@ -243,13 +249,14 @@ def page_context(conn):
 @bp.route("/")
 @login_required
 def overview():
+    page = lists.page_arg(request.args)
     with db.as_user() as conn:
         p, ctx = page_context(conn)
         cats = table(conn, "categories", p, link="category")
         trend = table(conn, "trend", p)
         budgets = table(conn, "budgets", p, link="category")
-        over = table(conn, "over_index", p, link="category_supplier")
-        hot = table(conn, "running_hot", p)
+        over = table(conn, "over_index", p, page, link="category_supplier")
+        hot = table(conn, "running_hot", p, page)
         season_rows = table(conn, "seasons", p)
     month_name = p["month"].strftime("%B %Y")
     ly_name = p["month"].replace(year=p["month"].year - 1).strftime("%b %Y")
@@ -261,7 +268,7 @@ def overview():
                                ("actual_gbp", "budget_gbp"), ("Actual", "Budget"))
     return render_template("analytics/overview.html", tables=[cats, budgets, over, hot, season_rows],
                            chart_cats=chart_cats, chart_trend=chart_trend, chart_budget=chart_budget,
-                           month_name=month_name, **ctx)
+                           month_name=month_name, page=page, **ctx)
 
 
 @bp.route("/category/<int:category_id>")
@@ -332,7 +339,7 @@ def buyers():
     with db.as_user() as conn:
         p, ctx = page_context(conn)
         b = table(conn, "buyers_all", p, page, link="buyer_samples")
-        hot = table(conn, "running_hot", p)
+        hot = table(conn, "running_hot", p, page)
     return render_template("analytics/list.html", heading=f"Buyers, {p['season_code']}", tables=[b, hot],
                            page=page, **ctx)
 
@@ -342,14 +349,15 @@ def buyers():
 def budgets():
     if request.method == "POST":
         return save_budget()
+    page = lists.page_arg(request.args)
     with db.as_user() as conn:
         p, ctx = page_context(conn)
-        lines_ = table(conn, "budget_lines", p)
+        lines_ = table(conn, "budget_lines", p, page)
         can_edit = conn.execute("select has_any_column_privilege('app.budgets', 'insert') as ok").fetchone()["ok"]
         teams = conn.execute("select id, code as name from analytics.teams order by code").fetchall()
         cats = conn.execute("select id, name from app.categories order by name").fetchall()
     return render_template("analytics/budgets.html", tables=[lines_], can_edit=can_edit, teams=teams,
-                           categories=cats, **ctx)
+                           categories=cats, page=page, **ctx)
 
 
 def save_budget():
