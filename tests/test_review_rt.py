@@ -166,37 +166,32 @@ def test_finding_an_idle_sequencer_run_stays_cheap_while_a_snapshot_is_held(fres
     assert walked < 1000, f"an idle sequencer run walked {walked} index entries of moved signals"
 
 
-def test_finding_one_malformed_signal_stops_no_other(fresh_db):
-    """The inbox accepts rows the outbox's CHECKs refuse (realtime_events_ref_for_kind,
-    realtime_events_sample_for_kind are not on the inbox). Before V0021 such a row failed the
-    writer's own commit; now the writer commits, and the sequencer - which always takes the
-    oldest rows first - fails on that row at every run, forever: realtime stops for everyone,
-    the relay logs a warning every 5 s, /readyz stays 200. No trigger writes such a row
-    today; one mistake in a future trigger (or kind) is enough."""
-    db = fresh_db
-    sequence(db)
-    db.commit()
-    try:
-        db.execute("insert into app_private.realtime_inbox (sample_id, kind, ref_id) values (null, 'comment', null)")
-        db.commit()
-    except psycopg.errors.CheckViolation:
-        db.rollback()
-        return  # fixed one way: the inbox refuses what the outbox would (the writer fails, as before V0021)
+def comment_as_buyer(db, body: str) -> int:
+    """A committed comment by the demo buyer (one real signal); returns its id."""
     buyer = Staff(db).get("buyer")
     sid = db.execute("select min(id) from app.samples").fetchone()[0]
     act_as(db, buyer)
-    cid = db.execute("insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, 'hello') "
-                     "returning id", (sid, buyer["id"])).fetchone()[0]
+    cid = db.execute("insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, %s) "
+                     "returning id", (sid, buyer["id"], body)).fetchone()[0]
     act_as(db, None)
     db.commit()
-    for _ in range(3):  # what the relay does: try again
-        try:
-            sequence(db)
-            db.commit()
-        except psycopg.Error:
-            db.rollback()
+    return cid
+
+
+def test_finding_one_malformed_signal_stops_no_other(fresh_db):
+    """Found: the inbox accepted rows the outbox's CHECKs refuse, so a writer committed a signal
+    the sequencer then failed on at every run, stopping every signal behind it. Fixed: the inbox
+    carries the same checks, so such a writer fails at its own commit, as before V0021; a good
+    signal moves (positive control)."""
+    db = fresh_db
+    sequence(db)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.execute("insert into app_private.realtime_inbox (sample_id, kind, ref_id) values (null, 'comment', null)")
+    db.rollback()
+    cid = comment_as_buyer(db, "hello")
+    assert sequence(db) == 1
     assert db.execute("select count(*) from app.realtime_events where kind = 'comment' and ref_id = %s",
-                      (cid,)).fetchone()[0] == 1, "a good signal never reaches the outbox behind one bad row"
+                      (cid,)).fetchone()[0] == 1
 
 
 def test_finding_sealing_cannot_rewrite_a_number_in_an_audited_value(fresh_db):
@@ -347,13 +342,7 @@ def test_a_repeatable_read_sequencer_never_moves_a_signal_twice(fresh_db):
     url = _url(db.info.dbname)
     sequence(db)
     db.commit()
-    buyer = Staff(db).get("buyer")
-    sid = db.execute("select min(id) from app.samples").fetchone()[0]
-    act_as(db, buyer)
-    cid = db.execute("insert into app.sample_comments (sample_id, author_id, body) values (%s, %s, 'rr') "
-                     "returning id", (sid, buyer["id"])).fetchone()[0]
-    act_as(db, None)
-    db.commit()
+    cid = comment_as_buyer(db, "rr")
     with psycopg.connect(url) as rr, psycopg.connect(url, autocommit=True) as rc:
         rr.execute("begin isolation level repeatable read")
         rr.execute("select 1 from app.samples limit 1")               # snapshot taken: sees the signal
