@@ -61,8 +61,10 @@ begin
   if not pg_try_advisory_xact_lock(hashtext('tracker.realtime_events')) then
     return 0;
   end if;
-  -- a transaction's signals commit together, so they are all in this batch or all in a later
-  -- one: one per thing per transaction is kept here (the first), in the inbox's order
+  -- one per thing per transaction is kept here (the first), in the inbox's order. A
+  -- transaction's signals commit together, so they share a batch, unless a capped batch ends
+  -- among them: then a thing may be signalled once in each of two batches (two ids, which a
+  -- page takes as one more refresh; nothing is lost)
   with batch as (
     delete from app_private.realtime_inbox
      where id in (select id from app_private.realtime_inbox order by id limit p_max_rows)

@@ -23,9 +23,10 @@ create table app_private.realtime_inbox (
   constraint realtime_inbox_ref_for_kind check ((kind in ('comment', 'photo', 'inspection', 'supplier')) = (ref_id is not null)),
   constraint realtime_inbox_sample_for_kind check ((kind = 'supplier') = (sample_id is null))
 );
--- NOTE: no unique key per thing per transaction here: the sequencer keeps one of each (all of a
---       transaction's signals commit together, so they are always in one batch), and a writer
---       then pays for one index (the primary key the sequencer reads in order), not two.
+-- NOTE: no unique key per thing per transaction here: the sequencer keeps one of each within a
+--       batch (a transaction's signals commit together, so they share one unless a capped batch
+--       ends among them), and a writer then pays for one index (the primary key the sequencer
+--       reads in order), not two.
 -- NOTE: no foreign key to app.samples, here or (below) on app.realtime_events: a key check
 --       takes FOR KEY SHARE on the sample, which would make the sequencer wait for every
 --       writer holding a sample, and a writer's FOR UPDATE NOWAIT fail while the sequencer
