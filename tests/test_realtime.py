@@ -233,9 +233,9 @@ class Live:
             c.commit()
             return row[0] if row else None
 
-    def make(self, state):
+    def make(self, state, **kw):
         with psycopg.connect(_url(self.dbname)) as c:
-            sid = Lifecycle(c).make(state)
+            sid = Lifecycle(c).make(state, **kw)
             c.commit()
         sequence(self.admin)  # its signals are in the outbox before the test goes on, as moments later
         return sid

@@ -80,11 +80,7 @@ def test_a_watched_sample_reaches_the_watcher_only_while_they_may_see_it_and_nev
     (no cost); once it leaves flight (cancelled) they may no longer see it, and nothing
     about it - not even that it changed - reaches them; the director gets all of it."""
     theirs_buyer = other_team_buyer(live)
-    with psycopg.connect(_url(live.dbname)) as c:
-        from helpers import Lifecycle
-        lc = Lifecycle(c)
-        sid = lc.make("ordered", requester=theirs_buyer)
-        c.commit()
+    sid = live.make("ordered", requester=theirs_buyer)  # its own signals sequenced before anyone listens
     watch(live, "buyer", sample=sid)
     buyer, md = live.client("buyer"), live.client("md")
     start = buyer.cursor

@@ -187,6 +187,11 @@ class Relay:
                     self.reader = reader
                     listen.execute("listen realtime_events")
                     listen.execute("listen realtime_sessions")
+                    if self.high is None:
+                        # what committed while no relay ran is older than any page this process
+                        # will serve: sequence it first, so it is behind the starting point
+                        while listen.execute("select app_private.sequence_realtime(5000) >= 5000").fetchone()[0]:
+                            pass
                     top = listen.execute("select app_private.realtime_high_water()").fetchone()[0]
                     with self.lock:
                         if self.high is None:
