@@ -139,6 +139,13 @@ def drive(ctx, rate, seconds, commits: dict, samples: list[int]):
     return n
 
 
+def drain_inbox(url: str):
+    """Move every committed signal out of the inbox now (a transaction per batch, as a relay does)."""
+    with psycopg.connect(url, autocommit=True) as c:
+        while c.execute("select app_private.sequence_realtime()").fetchone()[0]:
+            pass
+
+
 class Sequencer:
     """app_private.sequence_realtime() every `every` seconds on its own connection, as each web
     process's relay runs it; records each batch's size and its oldest signal's wait (from
@@ -161,9 +168,7 @@ class Sequencer:
                     self._stop.wait(self.every)
 
     def __enter__(self):
-        with psycopg.connect(self.url, autocommit=True) as c:  # start from an empty inbox
-            while c.execute("select app_private.sequence_realtime()").fetchone()[0]:
-                pass
+        drain_inbox(self.url)  # start from an empty inbox
         self._thread.start()
         return self
 
@@ -245,9 +250,7 @@ def run(ctx):
     prepare_pool(ctx, 1)
     with psycopg.connect(ctx.url) as c:
         samples = [r[0] for r in c.execute("select sample_id from public.bench_pool order by n limit 400")]
-    with psycopg.connect(ctx.url, autocommit=True) as c:  # what the other benchmarks left in the inbox
-        while c.execute("select app_private.sequence_realtime()").fetchone()[0]:
-            pass
+    drain_inbox(ctx.url)  # what the other benchmarks left in the inbox
     proc, base = serve(ctx)
     clients: list[Collector] = []
     try:
@@ -260,11 +263,9 @@ def run(ctx):
         for cl in clients:
             if not cl.ready.wait(30):
                 raise RuntimeError("a websocket client got no hello")
-        with psycopg.connect(ctx.url, autocommit=True) as c:
-            # what earlier runs left in the inbox is moved and fanned out before the clock starts
-            while c.execute("select app_private.sequence_realtime()").fetchone()[0]:
-                pass
-            time.sleep(1)
+        drain_inbox(ctx.url)  # anything left is moved and fanned out before the clock starts
+        time.sleep(1)
+        with psycopg.connect(ctx.url) as c:
             lo = c.execute("select app_private.realtime_high_water()").fetchone()[0]
         workers = [p for p in psutil.Process(proc.pid).children()]
         cpu0 = sum(sum(p.cpu_times()[:2]) for p in workers)

@@ -56,6 +56,7 @@ AUDIT_SEAL_SECONDS = 2
 # the cost of one small transaction per interval per process. pg_cron does it too, as a
 # backstop, once a minute on pg_cron 1.4.
 REALTIME_SEQUENCE_SECONDS = 0.02
+SEQUENCE_SQL = "select app_private.sequence_realtime(5000) >= 5000"  # one batch; true when it was full
 # /readyz says "not ready" when a committed signal has waited longer than this for a sequencer
 # (every relay's sequencer stopped, or a stuck one holding the lock: realtime is stalled)
 REALTIME_BACKLOG_SECONDS = 10
@@ -128,8 +129,7 @@ class Relay:
                 self.sealer = self._periodic("audit-sealer", self.seal_every,
                                              "select sealed >= 20000 from audit.seal(20000)")
             if self.sequence_every and (self.sequencer is None or not self.sequencer.is_alive()):
-                self.sequencer = self._periodic("realtime-sequencer", self.sequence_every,
-                                                "select app_private.sequence_realtime(5000) >= 5000")
+                self.sequencer = self._periodic("realtime-sequencer", self.sequence_every, SEQUENCE_SQL)
         if not self.listening.wait(wait):
             raise RuntimeError(f"the realtime relay could not LISTEN within {wait:g} s")
 
@@ -190,7 +190,7 @@ class Relay:
                     if self.high is None:
                         # what committed while no relay ran is older than any page this process
                         # will serve: sequence it first, so it is behind the starting point
-                        while listen.execute("select app_private.sequence_realtime(5000) >= 5000").fetchone()[0]:
+                        while listen.execute(SEQUENCE_SQL).fetchone()[0]:
                             pass
                     top = listen.execute("select app_private.realtime_high_water()").fetchone()[0]
                     with self.lock:
