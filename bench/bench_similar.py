@@ -18,8 +18,8 @@ from tracker import config
 from .common import Result, summary, timed_pairs
 
 OURS = "select id from app.similar_samples(%s, %s, %s)"
-BASE = ("select id from app.samples s where s.state not in ('returned', 'cut-for-production') "
-        "order by lower(s.title) operator(extensions.<->) lower(%s) limit 5")
+BASE = ("select sample_id from app_private.sample_match m where m.in_flight "
+        "order by lower(m.title) operator(extensions.<->) lower(%s) limit 5")
 PREVIOUS_SQL = Path(__file__).with_name("similar_previous.sql")
 
 

@@ -59,6 +59,9 @@ def prepare_pool(ctx, clients):
         c.execute("""update app.samples s set state = 'with-design', holder_id = %s, courier_ref = null,
                      qc_rejected = false, transit_from = null, transit_since = null
                      from public.bench_pool p where p.sample_id = s.id""", (designer,))
+        # the triggers are off: what the keep-match trigger would have written (V0023)
+        c.execute("""update app_private.sample_match m set in_flight = true
+                     from public.bench_pool p where p.sample_id = m.sample_id and not m.in_flight""")
         c.execute("grant select on public.bench_pool to sales_lead")
         c.execute("grant usage on schema public to sales_lead")
         c.execute("analyze public.bench_pool")

@@ -30,6 +30,36 @@ def committed(fresh_db):
     yield fresh_db, lc
 
 
+def test_a_hidden_sample_is_not_found_whether_or_not_someone_holds_it(committed):
+    """lock_sample (SKIP LOCKED since V0023): a sample the caller cannot see is "not found"
+    (TR006) whether it is free or held by another writer - never "busy" (TR007), which would
+    tell that it exists - and the failed attempt leaves nothing locked."""
+    db, lc = committed
+    sid = lc.make("requested")  # a request: designers do not see it
+    db.commit()
+    url = db_url(db, "authenticator")
+    holder = connect_as(url, *persona(db, "buyer@example.com"))
+    designer = connect_as(url, *persona(db, "designer@example.com"))
+    try:
+        for held in (False, True):
+            if held:
+                holder.execute("select id from app.samples where id = %s for update", (sid,))
+            with pytest.raises(psycopg.Error) as err:
+                designer.execute("select app.hand_to_sales(%s, %s)", (sid, lc.sales_exec))
+            assert err.value.sqlstate == "TR006", held
+            assert err.value.diag.message_primary == f"sample {sid} not found"
+            designer.rollback()
+        holder.rollback()
+        # nothing left locked by the refused attempt; positive control: the buyer, who sees it, acts
+        holder.execute("select app.withdraw_request(%s, 'no longer needed')", (sid,))
+        holder.commit()
+        assert lc.state(sid) == "returned"
+        assert db.execute("select withdrawn_at is not null from app.samples where id = %s", (sid,)).fetchone()[0]
+    finally:
+        holder.close()
+        designer.close()
+
+
 def test_second_writer_gets_a_conflict_while_the_first_holds_the_row(committed):
     db, lc = committed
     sid = lc.make("received")

@@ -18,7 +18,8 @@ TABLES = MATRIX["tables"]
 PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id",
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
       "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id",
-      "app.duplicate_dismissals": "sample_a", "app.import_layouts": "header_key"}
+      "app.duplicate_dismissals": "sample_a", "app.import_layouts": "header_key",
+      "app_private.sample_match": "sample_id"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {

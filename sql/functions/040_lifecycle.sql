@@ -108,23 +108,26 @@ as $$
 declare
   v_s app.samples;
 begin
-  -- visibility first, so a hidden sample is "not found" - never "busy" or "in state X"
-  select * into v_s from app.samples where id = p_sample_id;
+  -- one statement on the common path: SKIP LOCKED refuses to wait as NOWAIT does, without the
+  -- subtransaction an exception block costs every call. A hidden sample is "not found", never
+  -- "busy" or "in state X": visibility decides before the lock is reported.
+  select * into v_s from app.samples where id = p_sample_id for update skip locked;
+  if found and app_private.can_see_sample(v_s, p_me) then
+    return v_s;
+  end if;
+  if not found then
+    select * into v_s from app.samples where id = p_sample_id;  -- missing, or locked by someone else?
+  end if;
   if not found or not app_private.can_see_sample(v_s, p_me) then
     raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id),
       hint = 'Check the number on the tag; you can only act on samples you can see.';
   end if;
-  begin
-    select * into v_s from app.samples where id = p_sample_id for update nowait;
-  exception when lock_not_available then
-    raise exception using errcode = 'TR007',
-      message = format('sample %s is being changed by someone else right now', p_sample_id),
-      hint = 'Reload the sample and try again.';
-  end;
-  return v_s;
+  raise exception using errcode = 'TR007',
+    message = format('sample %s is being changed by someone else right now', p_sample_id),
+    hint = 'Reload the sample and try again.';
 end
 $$;
-comment on function app_private.lock_sample(bigint, app.staff) is 'Locks one sample row the caller can see (NOWAIT): TR006 if missing or hidden, TR007 if someone else holds it.';
+comment on function app_private.lock_sample(bigint, app.staff) is 'Locks one sample row the caller can see, without waiting (SKIP LOCKED): TR006 if missing or hidden, TR007 if someone else holds it.';
 
 create or replace function app_private.action_in_scope(p_s app.samples, p_action text, p_me app.staff)
 returns boolean
@@ -369,6 +372,14 @@ declare
   v_requester text;
   v_team text;
 begin
+  -- the common case first, in one query: a known action, allowed from this state to this role
+  -- in its scope (what follows finds the first reason it is not, in the order callers see)
+  if not p_s.qc_rejected or app_private.allowed_when_qc_rejected(p_action) then
+    select * into v_rule from app.transition_rules where action = p_action and from_state = p_s.state;
+    if found and p_me.role = any (v_rule.roles) and app_private.action_in_scope(p_s, p_action, p_me) then
+      return v_rule;
+    end if;
+  end if;
   select * into v_any from app.transition_rules where action = p_action limit 1;
   if not found then
     raise exception using errcode = 'TR005', message = format('unknown action "%s"', p_action);

@@ -13,8 +13,8 @@
 --   app.supplier_recent_rejects()  its QC rejections with reasons; an order from a supplier with
 --                                  a reject in supplier_risk_months() needs an explicit tick (TR015)
 --
--- The matching functions are SECURITY DEFINER (so the trigram indexes serve the match, as
--- in search) and apply the samples policies' predicate, app_private.can_see_sample(); they
+-- The matching functions are SECURITY DEFINER (so the trigram indexes of app_private.sample_match
+-- serve the match, as in search) and apply the samples policies' predicate, app_private.can_see_sample(); they
 -- return only columns every role that sees a sample may read (never a cost).
 set local role tracker_owner;
 
@@ -189,10 +189,9 @@ begin
       select s.id, app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
                similarity(lower(s.style_code), lower(p_style_code)),
                s.category_id = p_category_id, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
-        from app.samples s
-       where lower(s.style_code) % v_style and s.style_code is not null
-         and s.state not in ('returned', 'cut-for-production')
-         and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+        from app_private.sample_match m join app.samples s on s.id = m.sample_id
+       where lower(m.style_code) % v_style and m.style_code is not null and m.in_flight
+         and (p_exclude_sample is null or m.sample_id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
     loop
       v_ids := v_ids || c.id; v_ubs := v_ubs || c.ub;
     end loop;
@@ -202,10 +201,9 @@ begin
     select s.id, app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
                case when v_style is not null and btrim(coalesce(s.style_code, '')) <> '' then similarity(lower(s.style_code), lower(p_style_code)) else 0 end,
                s.category_id = p_category_id, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
-      from app.samples s
-     where lower(s.title) % v_title and s.id <> all(v_ids)
-       and s.state not in ('returned', 'cut-for-production')
-       and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+      from app_private.sample_match m join app.samples s on s.id = m.sample_id
+     where lower(m.title) % v_title and m.sample_id <> all(v_ids) and m.in_flight
+       and (p_exclude_sample is null or m.sample_id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
   loop
     v_ids := v_ids || c.id; v_ubs := v_ubs || c.ub;
   end loop;
@@ -239,10 +237,10 @@ begin
              app_private.similar_upper_bound(similarity(lower(s.title), lower(p_title)),
                case when v_style is not null and btrim(coalesce(s.style_code, '')) <> '' then similarity(lower(s.style_code), lower(p_style_code)) else 0 end,
                true, s.season_id = p_season_id, s.supplier_id = p_supplier_id, v_has_colour) as ub
-        from app.samples s
-       where s.category_id = p_category_id and s.state not in ('returned', 'cut-for-production')
-         and (p_exclude_sample is null or s.id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
-       order by lower(s.title) <-> v_title
+        from app_private.sample_match m join app.samples s on s.id = m.sample_id
+       where m.category_id = p_category_id and m.in_flight
+         and (p_exclude_sample is null or m.sample_id <> p_exclude_sample) and app_private.can_see_sample(s, v_me)
+       order by lower(m.title) <-> v_title
     loop
       -- a title further down is no more alike; a style code alike enough was found in 1.
       exit when c.t < greatest(v_threshold, v_kth) - (v_threshold - v_bounds.same_category) - 1e-5;
@@ -305,8 +303,8 @@ begin
            (app_private.similarity_score(a.title, b.title, a.style_code, b.style_code, a.category_id, b.category_id,
                                          a.season_id, b.season_id, a.supplier_id, b.supplier_id)).*
       from mine a
-      join app.samples b on lower(b.title) % lower(a.title)
-                        and b.state not in ('returned', 'cut-for-production')
+      join app_private.sample_match bm on lower(bm.title) % lower(a.title) and bm.in_flight
+      join app.samples b on b.id = bm.sample_id
                         and b.season_id = p_season_id and b.team_id <> a.team_id
                         and (v_me.role = 'senior_buyer' or a.id < b.id)
      where app_private.can_see_sample(b, v_me)
