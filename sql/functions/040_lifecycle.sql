@@ -109,15 +109,17 @@ declare
   v_s app.samples;
 begin
   -- one statement on the common path: SKIP LOCKED refuses to wait as NOWAIT does, without the
-  -- subtransaction an exception block costs every call. A hidden sample is "not found", never
-  -- "busy" or "in state X": visibility decides before the lock is reported.
-  select * into v_s from app.samples where id = p_sample_id for update skip locked;
-  if found and app_private.can_see_sample(v_s, p_me) then
+  -- subtransaction an exception block costs every call. Visibility is part of the locking
+  -- query, so a sample the caller cannot see is never locked (nobody can keep it "busy" for
+  -- those who may act on it) and never checked for changes since a REPEATABLE READ snapshot
+  -- (no 40001 telling that it exists): it is "not found", never "busy" or "in state X".
+  select * into v_s from app.samples s
+   where s.id = p_sample_id and app_private.can_see_sample(s, p_me)
+     for update skip locked;
+  if found then
     return v_s;
   end if;
-  if not found then
-    select * into v_s from app.samples where id = p_sample_id;  -- missing, or locked by someone else?
-  end if;
+  select * into v_s from app.samples where id = p_sample_id;  -- missing, hidden, or held by someone else?
   if not found or not app_private.can_see_sample(v_s, p_me) then
     raise exception using errcode = 'TR006', message = format('sample %s not found', p_sample_id),
       hint = 'Check the number on the tag; you can only act on samples you can see.';

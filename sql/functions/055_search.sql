@@ -47,13 +47,18 @@ set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 begin
   -- only the search documents change: the samples themselves do not (no version bump, no
-  -- audit row, no realtime signal)
+  -- audit row, no realtime signal). Their rows are share-locked first, in id order, so a
+  -- rename and a concurrent edit of one of them go one after the other, as when the document
+  -- was a column of the sample: the later one builds the document from what the earlier wrote
+  -- (tests/test_review_v0023.py, F2).
   if tg_table_name = 'suppliers' then
+    perform 1 from app.samples s where s.supplier_id = new.id order by s.id for share;
     update app_private.sample_match m
        set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
       from app.samples s
      where s.id = m.sample_id and s.supplier_id = new.id;
   else
+    perform 1 from app.samples s where s.category_id = new.id order by s.id for share;
     update app_private.sample_match m
        set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
       from app.samples s

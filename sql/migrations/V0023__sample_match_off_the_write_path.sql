@@ -8,8 +8,9 @@
 -- created, renamed, re-categorised, given a supplier, or closed (returned / cut) or reopened:
 -- a handful of times in its life instead of at every move. samples.search goes with them,
 -- which also narrows the row every move rewrites.
--- NOTE: the search documents are copied, not recomputed (the function that builds them is
---       created after the migrations); a copied document is what the trigger made.
+-- NOTE: the search documents are copied where the trigger made them; a sample loaded with
+--       triggers off (as bench/generate.py did until now) has none, and gets one built here by
+--       the same expression as app_private.search_document (created after the migrations).
 -- squawk: the new table is created here and nobody can read or write it before commit, so
 -- CONCURRENTLY (impossible in a transaction) would change nothing for its indexes. The four
 -- indexes, the column and the trigger function dropped from app.samples are replaced by the new
@@ -33,8 +34,15 @@ create table app_private.sample_match (
 comment on table app_private.sample_match is 'What search (app.search_samples) and the near-duplicate check (app.similar_samples, app.duplicate_pairs) match a sample on: its title, style code and category, whether it is in flight (not returned or cut), and its search document (title, style code, category and supplier names). Kept by triggers on app.samples, suppliers and categories; read only by those SECURITY DEFINER functions, which apply the samples policies'' predicate.';
 
 insert into app_private.sample_match (sample_id, category_id, title, style_code, in_flight, search)
-select id, category_id, title, style_code, state not in ('returned', 'cut-for-production'), coalesce(search, '')
-  from app.samples;
+select s.id, s.category_id, s.title, s.style_code, s.state not in ('returned', 'cut-for-production'),
+       coalesce(s.search,
+                setweight(to_tsvector('english', coalesce(s.title, '')), 'A')
+                || setweight(to_tsvector('simple', coalesce(s.style_code, '')), 'A')
+                || setweight(to_tsvector('english', coalesce(c.name, '')), 'B')
+                || setweight(to_tsvector('english', coalesce(su.name, '')), 'B'))
+  from app.samples s
+  join app.categories c on c.id = s.category_id
+  left join app.suppliers su on su.id = s.supplier_id;
 
 create index sample_match_search_idx on app_private.sample_match using gin (search);
 create index sample_match_title_trgm_idx on app_private.sample_match
