@@ -51,7 +51,8 @@ comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commi
 -- The rule, for a run R that sets a pending floor and a later run R' that makes it the floor:
 --  1. R reads the inbox sequence's position P (pg_sequence_last_value, not transactional)
 --     while its transaction has no xid, then takes its xid X (pg_current_xact_id()). With
---     CACHE 1 (checked at every run) every id <= P was handed out before the read. Only the
+--     CACHE 1 (checked whenever the sequence's file changes, which every ALTER SEQUENCE does)
+--     every id <= P was handed out before the read. Only the
 --     signal triggers write the inbox, AFTER a write of their transaction, which assigned its
 --     xid first: so every id <= P belongs to a transaction whose xid was assigned before X,
 --     i.e. is below X (xids are handed out in order).
@@ -76,7 +77,7 @@ declare
   c_step constant bigint := 1000;  -- the least the floor rises by (the idle walk's bound)
   v_fresh boolean;                 -- no xid yet when the position was read
   v_pos bigint;                    -- the inbox sequence's position
-  v_filenode oid;                  -- its file, when it draws ids one at a time upward
+  v_filenode oid;                  -- its file (null: it does not draw ids one at a time, upward)
   v_mark app_private.realtime_watermark;
   v_floor bigint := 0;
   v_pending bigint;
@@ -101,15 +102,19 @@ begin
   -- (1) the position first, then (if this transaction has no xid yet) any xid taken later is above its writers'
   v_fresh := pg_current_xact_id_if_assigned() is null;
   v_pos := coalesce(pg_sequence_last_value('app_private.realtime_inbox_id_seq'::regclass), 0);
-  select c.relfilenode into v_filenode
-    from pg_class c join pg_sequence s on s.seqrelid = c.oid
-   where c.oid = 'app_private.realtime_inbox_id_seq'::regclass
-     and s.seqcache = 1 and s.seqincrement = 1 and not s.seqcycle;
+  v_filenode := pg_relation_filenode('app_private.realtime_inbox_id_seq'::regclass);
   select * into v_mark from app_private.realtime_watermark;
-  -- trusted only while computed from this very sequence (ALTER SEQUENCE, RESTART IDENTITY or a
-  -- restore give it a new file) and behind its position; otherwise start again from 0
-  if v_filenode is not null and v_mark.seq_filenode = v_filenode
-     and v_mark.floor_id <= v_pos and coalesce(v_mark.pending_id, 0) <= v_pos then
+  if v_mark.seq_filenode is distinct from v_filenode then
+    -- a sequence file the watermark was not computed from: every ALTER SEQUENCE, a TRUNCATE ...
+    -- RESTART IDENTITY and a restore make a new one. Its floor is dropped (start again from 0),
+    -- and one that does not draw one id at a time, upward, gets no watermark at all
+    if not exists (select from pg_sequence
+                    where seqrelid = 'app_private.realtime_inbox_id_seq'::regclass
+                      and seqcache = 1 and seqincrement = 1 and not seqcycle) then
+      v_filenode := null;
+    end if;
+  elsif v_mark.floor_id <= v_pos and coalesce(v_mark.pending_id, 0) <= v_pos then
+    -- (and behind the position: a floor above it was not computed from these ids either)
     v_floor := v_mark.floor_id;
     v_pending := v_mark.pending_id;
     v_pending_xact := v_mark.pending_xact;
