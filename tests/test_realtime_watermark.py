@@ -198,7 +198,7 @@ def test_the_authenticator_cannot_hand_the_sequencer_a_floor(world):
     with psycopg.connect(web_url, autocommit=True) as web:
         for sql in ("select * from app_private.realtime_watermark",
                     "update app_private.realtime_watermark set floor_id = floor_id + 1000000",
-                    "insert into app_private.realtime_watermark (one) values (true)",
+                    "insert into app_private.realtime_watermark (id) values (true)",
                     "delete from app_private.realtime_watermark",
                     "truncate app_private.realtime_watermark"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -52,23 +52,25 @@ comment on function app_private.tg_any__realtime_signal() is 'Deferred (at commi
 --  1. R reads the inbox sequence's position P (pg_sequence_last_value, not transactional)
 --     while its transaction has no xid, then takes its xid X (pg_current_xact_id()). With
 --     CACHE 1 (checked whenever the sequence's file changes, which every ALTER SEQUENCE does)
---     every id <= P was handed out before the read. Only the
---     signal triggers write the inbox, AFTER a write of their transaction, which assigned its
---     xid first: so every id <= P belongs to a transaction whose xid was assigned before X,
---     i.e. is below X (xids are handed out in order).
+--     every id <= P was handed out before the read. Only the signal triggers write the inbox,
+--     AFTER a write of their own transaction, which assigned its xid first: so every id <= P
+--     belongs to a transaction whose xid was assigned before X, i.e. is below X (xids are
+--     handed out in order). Not pg_snapshot_xmax for X: it is one past the latest *completed*
+--     xid, and a transaction still running may hold a later one.
 --  2. R' takes a snapshot whose xmin is >= X: no transaction below X is running (a running one
 --     would be in the snapshot, at or above its xmin), so each writer of an id <= P has
 --     committed (its rows visible to every later snapshot) or rolled back (never visible).
 --  3. R' then moves, in that snapshot or a later one (a REPEATABLE READ caller's is the same),
 --     every visible row above the old floor, or at least every one up to P (its batch was not
---     full, or reached P). Every row <= P that will ever
---     exist has now been moved, and floor_id := P is written in the same transaction: if R'
---     rolls back, its moves and its floor go back together.
+--     full, or reached P). Every row <= P that will ever exist has now been moved, and
+--     floor_id := P is written in the same transaction: if R' rolls back, its moves and its
+--     floor go back together.
 -- A transaction that holds an xid (it wrote) and stays open holds the floor where it is (it
 -- could still commit a low id); a read-only snapshot does not: xmin counts running xids only.
--- The floor rises in steps of at least c_step ids, so the watermark costs at most two small
--- writes per c_step signals moved (one per run while batches are large) and none on idle runs,
--- and an idle run walks fewer than c_step moved ids. A caller cannot supply a floor.
+-- The floor rises in steps of at least c_step ids: the watermark row is written at most twice
+-- per c_step ids (once per run while batches are larger), only by runs that set or raise the
+-- floor (once it has caught up after a burst, idle runs write nothing), and an idle run walks
+-- fewer than c_step moved ids. A caller cannot supply a floor.
 create or replace function app_private.sequence_realtime(p_max_rows integer default 10000) returns integer
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
@@ -163,9 +165,9 @@ begin
   if v_filenode is not null
      and (v_floor, v_pending, v_pending_xact, v_filenode)
          is distinct from (v_mark.floor_id, v_mark.pending_id, v_mark.pending_xact, v_mark.seq_filenode) then
-    insert into app_private.realtime_watermark as w (one, floor_id, pending_id, pending_xact, seq_filenode)
+    insert into app_private.realtime_watermark as w (id, floor_id, pending_id, pending_xact, seq_filenode)
     values (true, v_floor, v_pending, v_pending_xact, v_filenode)
-    on conflict (one) do update
+    on conflict (id) do update
       set floor_id = excluded.floor_id, pending_id = excluded.pending_id,
           pending_xact = excluded.pending_xact, seq_filenode = excluded.seq_filenode;
   end if;

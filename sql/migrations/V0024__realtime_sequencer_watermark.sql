@@ -29,7 +29,7 @@ end
 $do$;
 
 create table app_private.realtime_watermark (
-  one boolean primary key default true check (one),
+  id boolean primary key default true check (id),  -- one row
   -- every inbox row that is, or will ever be, waiting to be moved has an id above this
   floor_id bigint not null default 0 check (floor_id >= 0),
   -- a floor to be: every id up to pending_id was drawn by a transaction whose xid is below
