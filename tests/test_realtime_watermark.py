@@ -181,8 +181,8 @@ def test_no_signal_is_lost_with_concurrent_writers_committing_out_of_id_order(wo
     assert seq.execute("select count(*) from app_private.realtime_inbox").fetchone()[0] == 0
     # positive controls: the writes were many and out of order, and the floor rose all along
     assert len(committed) > 1000 and rolled_back
-    assert len(overtaken) > 5
-    assert len(floors) > 3
+    assert len(overtaken) > 5, len(overtaken)
+    assert len(floors) >= 3, sorted(floors)  # it rose at least twice while they wrote (6 times here)
     assert mark(seq)[0] >= seq.execute("select pg_sequence_last_value('app_private.realtime_inbox_id_seq')"
                                        ).fetchone()[0] - STEP
 
