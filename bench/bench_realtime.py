@@ -13,7 +13,12 @@
 * transitions/s with and without the realtime signal triggers (pgbench, interleaved), so
   the cost of the outbox + NOTIFY is known.
 
-  python -m bench.bench_realtime [--quick]     (or: make bench-realtime)"""
+  python -m bench.bench_realtime [--quick]     (or: make bench-realtime)
+
+* separately, what an idle sequencer run costs while a snapshot is held (V0024's watermark),
+  in a scratch database migrated by the tree to measure (before or after):
+
+  python -m bench.bench_realtime --idle-sequencer <database> [--signals 50000] [--runs 500]"""
 import json
 import os
 import re
@@ -185,6 +190,57 @@ class Sequencer:
                 Result(f"realtime sequencer wait max, {label}", max(waits, default=0.0) * 1000, "ms", extra=extra)]
 
 
+def idle_sequencer(url: str, signals: int = 50000, runs: int = 500) -> dict:
+    """What an idle sequencer run costs while a snapshot is held (issue 18 note, V0024): a
+    REPEATABLE READ transaction holds its snapshot (as an analyst's or a pg_dump does), then
+    `signals` signals are written and moved as they come, 5,000 per transaction and per run
+    (the rows stay in the inbox's index, not yet removable), then `runs` idle runs are timed,
+    each its own transaction on one autocommit connection (as a relay runs it every 20 ms).
+    Works against any schema that has app_private.sequence_realtime(integer), so the same
+    script measures before and after. The writes go straight into the inbox, each transaction
+    taking its xid first (as a signal trigger's transaction has, from its own write)."""
+    def timed(c, sql, n):
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            c.execute(sql).fetchone()
+            times.append((time.perf_counter() - t0) * 1e6)
+        return times
+
+    drain_inbox(url)
+    with psycopg.connect(url) as holder, psycopg.connect(url) as writer, \
+            psycopg.connect(url, autocommit=True) as seq:
+        holder.execute("begin isolation level repeatable read")
+        holder.execute("select count(*) from app_private.realtime_inbox")        # holds its snapshot
+        for done in range(0, signals, 5000):
+            writer.execute("select pg_current_xact_id()")
+            writer.execute("insert into app_private.realtime_inbox (sample_id, kind) "
+                           "select g, 'sample' from generate_series(1, %s) g", (min(5000, signals - done),))
+            writer.commit()
+            seq.execute("select app_private.sequence_realtime(5000)")
+        for _ in range(5):                                                        # settle
+            seq.execute("select app_private.sequence_realtime(5000)")
+        idle = "select app_private.sequence_realtime(5000)"
+        assert seq.execute(idle).fetchone()[0] == 0
+        timed(seq, idle, 20)                                                      # warm-up
+        held = timed(seq, idle, runs)
+        with psycopg.connect(url) as fresh:  # a new backend: its unflushed counters are this transaction's
+            fresh.execute(idle)
+            walked = fresh.execute("select pg_stat_get_xact_tuples_returned("
+                                   "'app_private.realtime_inbox_pkey'::regclass)").fetchone()[0]
+            fresh.rollback()
+        trip = timed(seq, "select 1", runs)
+        holder.rollback()
+    with psycopg.connect(url, autocommit=True) as seq:                            # the snapshot gone
+        seq.execute("vacuum app_private.realtime_inbox")
+        timed(seq, idle, 20)
+        free = timed(seq, idle, runs)
+    return {"signals": signals, "runs": runs, "walked": walked,
+            "held_p50_us": percentile(held, 50), "held_p95_us": percentile(held, 95),
+            "free_p50_us": percentile(free, 50), "free_p95_us": percentile(free, 95),
+            "select1_p50_us": percentile(trip, 50), "load": os.getloadavg()}
+
+
 def commit_times(ctx, commits: dict[str, float], lo: int, hi: int) -> dict[int, float]:
     """Outbox id -> commit time of the transaction that left it (so latency includes the wait
     for the sequencer as well as the relay's reads and the socket)."""
@@ -315,5 +371,23 @@ if __name__ == "__main__":
     from .run import main
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--idle-sequencer", metavar="DB",
+                    help="only time idle sequencer runs with a snapshot held, in database DB (it writes "
+                         "signals there: use a scratch database), and print the figures")
+    ap.add_argument("--signals", type=int, default=50000)
+    ap.add_argument("--runs", type=int, default=500)
     a = ap.parse_args()
-    main((["--quick"] if a.quick else []) + ["--only", "realtime"])
+    if a.idle_sequencer:
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        from tracker import config
+        db_url = make_conninfo(**dict(conninfo_to_dict(config.database_url()), dbname=a.idle_sequencer))
+        f = idle_sequencer(db_url, a.signals, a.runs)
+        print(f"idle sequencer run, {f['signals']:,} signals moved while a snapshot is held, {f['runs']} runs "
+              f"(load {f['load'][0]:.2f} {f['load'][1]:.2f} {f['load'][2]:.2f}):")
+        print(f"  snapshot held: p50 {f['held_p50_us']:,.0f} us, p95 {f['held_p95_us']:,.0f} us, "
+              f"{f['walked']:,} index entries read per run")
+        print(f"  snapshot gone (after VACUUM): p50 {f['free_p50_us']:,.0f} us, p95 {f['free_p95_us']:,.0f} us")
+        print(f"  round trip of `select 1` on the same connection: p50 {f['select1_p50_us']:,.0f} us")
+    else:
+        main((["--quick"] if a.quick else []) + ["--only", "realtime"])
