@@ -227,12 +227,11 @@ select s.id, (select ids[1 + s.id %% cardinality(ids)] from gen_staff where role
  where s.id between 1000 + %(lo)s and 1000 + %(hi)s and s.received_on is not null and (s.qc_rejected or s.id %% 10 < 7)
 """
 
-# what search and the near-duplicate check match on (V0023), as the samples' insert trigger
-# would have written it (the triggers are off for the load)
+# what the near-duplicate check matches on (V0023), as the samples' insert trigger would have
+# written it (the triggers are off for the load)
 MATCH_SQL = """
-insert into app_private.sample_match (sample_id, category_id, title, style_code, in_flight, search)
-select s.id, s.category_id, s.title, s.style_code, s.state not in ('returned', 'cut-for-production'),
-       app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
+insert into app_private.sample_match (sample_id, category_id, title, style_code, in_flight)
+select s.id, s.category_id, s.title, s.style_code, s.state not in ('returned', 'cut-for-production')
   from app.samples s
  where s.id between 1000 + %(lo)s and 1000 + %(hi)s
 """

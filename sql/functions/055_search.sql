@@ -16,58 +16,35 @@ as $$
 $$;
 comment on function app_private.search_document(text, text, integer, integer) is 'A sample''s search document: title and style code (weight A), category and supplier names (weight B).';
 
--- V0023: the document and what the near-duplicate check matches on live in
--- app_private.sample_match, off the write path of a move (a transition rewrites every index
--- of app.samples; none of these changes when a sample moves)
-create or replace function app_private.tg_samples__keep_match() returns trigger
+create or replace function app_private.tg_samples__set_search() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 begin
-  insert into app_private.sample_match as m (sample_id, category_id, title, style_code, in_flight, search)
-  values (new.id, new.category_id, new.title, new.style_code, new.state not in ('returned', 'cut-for-production'),
-          app_private.search_document(new.title, new.style_code, new.category_id, new.supplier_id))
-  on conflict (sample_id) do update
-     set category_id = excluded.category_id, title = excluded.title, style_code = excluded.style_code,
-         in_flight = excluded.in_flight,
-         -- closing or reopening a sample leaves its document as it was
-         search = case when tg_op = 'INSERT' or old.title is distinct from new.title
-                             or old.style_code is distinct from new.style_code
-                             or old.category_id is distinct from new.category_id
-                             or old.supplier_id is distinct from new.supplier_id
-                       then excluded.search else m.search end;
-  return null;
+  new.search := app_private.search_document(new.title, new.style_code, new.category_id, new.supplier_id);
+  return new;
 end
 $$;
-comment on function app_private.tg_samples__keep_match() is 'AFTER INSERT on app.samples, and AFTER UPDATE when a matched value changes (title, style code, category, supplier, in flight or not): keeps the sample''s row of app_private.sample_match current.';
+comment on function app_private.tg_samples__set_search() is 'BEFORE INSERT, and BEFORE UPDATE when a searched value changes: keeps samples.search (title, style code, category and supplier names) current.';
 
 create or replace function app_private.tg_any__refresh_search() returns trigger
 language plpgsql volatile security definer
 set search_path = pg_catalog, app, app_private, pg_temp
 as $$
 begin
-  -- only the search documents change: the samples themselves do not (no version bump, no
-  -- audit row, no realtime signal). Their rows are share-locked first, in id order, so a
-  -- rename and a concurrent edit of one of them go one after the other, as when the document
-  -- was a column of the sample: the later one builds the document from what the earlier wrote
-  -- (tests/test_review_v0023.py, F2).
+  -- only the search document changes: no version bump (before_update_bump_version names the
+  -- columns it watches), no audit row (the log leaves search out), one realtime signal each
   if tg_table_name = 'suppliers' then
-    perform 1 from app.samples s where s.supplier_id = new.id order by s.id for share;
-    update app_private.sample_match m
-       set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
-      from app.samples s
-     where s.id = m.sample_id and s.supplier_id = new.id;
+    update app.samples s set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
+     where s.supplier_id = new.id;
   else
-    perform 1 from app.samples s where s.category_id = new.id order by s.id for share;
-    update app_private.sample_match m
-       set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
-      from app.samples s
-     where s.id = m.sample_id and s.category_id = new.id;
+    update app.samples s set search = app_private.search_document(s.title, s.style_code, s.category_id, s.supplier_id)
+     where s.category_id = new.id;
   end if;
   return null;
 end
 $$;
-comment on function app_private.tg_any__refresh_search() is 'AFTER UPDATE OF name on suppliers and categories (when the name changes): rebuilds the search documents of their samples, so the new name finds them at once and the old one no longer does.';
+comment on function app_private.tg_any__refresh_search() is 'AFTER UPDATE OF name on suppliers and categories (when the name changes): rebuilds the search document of their samples, so the new name finds them at once and the old one no longer does.';
 
 create or replace function app.search_samples(p_query text, p_limit integer default 50, p_offset integer default 0)
 returns table (id bigint, title text, state app.sample_state, rank real, matched_in text)
@@ -91,9 +68,9 @@ begin
   -- what people look for, and ranking 100,000 matches is what makes search slow.
   return query execute $q$
     with sample_hits as (
-      select s.id, m.search from app_private.sample_match m join app.samples s on s.id = m.sample_id
-       where m.search @@ websearch_to_tsquery('english', $1) and app_private.can_see_sample(s, $4)
-       order by m.sample_id desc limit 1000
+      select s.id, s.search from app.samples s
+       where s.search @@ websearch_to_tsquery('english', $1) and app_private.can_see_sample(s, $4)
+       order by s.id desc limit 1000
     ),
     comment_hits as (
       select c.sample_id, c.search from app.sample_comments c join app.samples s on s.id = c.sample_id

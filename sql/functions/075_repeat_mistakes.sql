@@ -14,9 +14,27 @@
 --                                  a reject in supplier_risk_months() needs an explicit tick (TR015)
 --
 -- The matching functions are SECURITY DEFINER (so the trigram indexes of app_private.sample_match
--- serve the match, as in search) and apply the samples policies' predicate, app_private.can_see_sample(); they
+-- serve the match, as the GIN index does in search) and apply the samples policies' predicate, app_private.can_see_sample(); they
 -- return only columns every role that sees a sample may read (never a cost).
 set local role tracker_owner;
+
+------------------------------------------------------------------------------
+-- What is matched (V0023): app_private.sample_match, off the write path of a move
+------------------------------------------------------------------------------
+create or replace function app_private.tg_samples__keep_match() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, app, app_private, pg_temp
+as $$
+begin
+  insert into app_private.sample_match (sample_id, category_id, title, style_code, in_flight)
+  values (new.id, new.category_id, new.title, new.style_code, new.state not in ('returned', 'cut-for-production'))
+  on conflict (sample_id) do update
+     set category_id = excluded.category_id, title = excluded.title, style_code = excluded.style_code,
+         in_flight = excluded.in_flight;
+  return null;
+end
+$$;
+comment on function app_private.tg_samples__keep_match() is 'AFTER INSERT on app.samples, and AFTER UPDATE when a matched value changes (title, style code, category, in flight or not): keeps the sample''s row of app_private.sample_match current.';
 
 ------------------------------------------------------------------------------
 -- Similarity

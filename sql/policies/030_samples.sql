@@ -55,22 +55,32 @@ grant update (location_id) on app.samples to logistics;
 
 -- triggers (their functions live in sql/functions/; the audit trigger is attached to
 -- every app table from the catalogue, sql/functions/021_audit_triggers.sql)
--- every column but version itself; tests/test_versions.py fails when a new column is missing
+-- every column but search (derived: a supplier's or category's rename rebuilds it without the
+-- sample changing) and version itself; tests/test_versions.py fails when a new column is missing
 create or replace trigger before_update_bump_version before update of
   title, style_code, category_id, season_id, team_id, requested_by, supplier_id, state, holder_id, location_id,
   factory_id, on_loan, expected_on, received_on, return_due_on, qc_rejected, production_approved_by,
   production_approved_at, courier_ref, withdrawn_at, state_changed_at, created_at, updated_at, last_qc_result,
   transit_from, transit_since, external_ref, id
   on app.samples for each row execute function app_private.tg_any__bump_version();
--- what search and the near-duplicate check match on (app_private.sample_match, V0023): written
--- when a sample is created and when a matched value really changes, never by a plain move
-create or replace trigger after_insert_keep_match after insert
-  on app.samples for each row execute function app_private.tg_samples__keep_match();
-create or replace trigger after_update_keep_match after update of title, style_code, category_id, supplier_id, state
+drop trigger if exists before_write_search on app.samples;  -- until V0021 one trigger for both (renamed below)
+create or replace trigger before_insert_search before insert
+  on app.samples for each row execute function app_private.tg_samples__set_search();
+-- only when a searched value really changes: every transition sets these columns to what they were
+create or replace trigger before_update_search before update of title, style_code, category_id, supplier_id
   on app.samples for each row
   -- written as one flat OR (a row comparison deparses nested, and a dump restored would differ)
   when (old.title is distinct from new.title or old.style_code is distinct from new.style_code
-        or old.category_id is distinct from new.category_id or old.supplier_id is distinct from new.supplier_id
+        or old.category_id is distinct from new.category_id or old.supplier_id is distinct from new.supplier_id)
+  execute function app_private.tg_samples__set_search();
+-- what the near-duplicate check matches on (app_private.sample_match, V0023): written when a
+-- sample is created and when a matched value really changes, never by a plain move
+create or replace trigger after_insert_keep_match after insert
+  on app.samples for each row execute function app_private.tg_samples__keep_match();
+create or replace trigger after_update_keep_match after update of title, style_code, category_id, state
+  on app.samples for each row
+  when (old.title is distinct from new.title or old.style_code is distinct from new.style_code
+        or old.category_id is distinct from new.category_id
         or (old.state in ('returned', 'cut-for-production')) <> (new.state in ('returned', 'cut-for-production')))
   execute function app_private.tg_samples__keep_match();
 drop trigger if exists after_change_realtime_signal on app.samples;  -- a constraint trigger has no OR REPLACE
