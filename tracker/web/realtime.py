@@ -33,7 +33,6 @@ from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
 from psycopg.rows import dict_row
 
-from ..roles import ROLES
 from . import db
 
 log = logging.getLogger(__name__)
@@ -69,13 +68,6 @@ select app.current_staff_id() as me,
                    from (select * from app.realtime_messages
                           where id > %(after)s and id <= %(upto)s order by id limit %(limit)s) m), '[]') as messages
 """
-# The relay's reader runs MESSAGES_SQL group after group, each as another role. psycopg
-# prepares a statement it has run five times, and PostgreSQL keeps one plan per prepared
-# statement, made for one role when row security applies: alternating roles re-planned the
-# messages view at every group query (about 1 ms each, most of an idle group's cost). One
-# text per role keeps one plan per role. (Policies read the session's team and person when
-# the plan runs, not when it is made, so a plan is the same for every member of the role.)
-MESSAGES_SQL_AS = {role: MESSAGES_SQL + f"-- read as {role}\n" for role in ROLES}
 SESSIONS_SQL = "select t.token, (app_private.resume_session(t.token)).status from unnest(%s::text[]) t(token)"
 
 
@@ -270,8 +262,8 @@ class Relay:
             with self.reader.transaction():
                 self.reader.execute("select set_config('role', %s, true), set_config('tracker.session', %s, true)",
                                     (s.role, s.token))
-                row = self.reader.execute(MESSAGES_SQL_AS.get(s.role, MESSAGES_SQL),
-                                          {"after": after, "upto": upto, "limit": BATCH_LIMIT}).fetchone()
+                row = self.reader.execute(MESSAGES_SQL, {"after": after, "upto": upto,
+                                                         "limit": BATCH_LIMIT}).fetchone()
             self.stats["group_queries"] += 1
             if row["me"] is not None:
                 return row["messages"]
