@@ -76,8 +76,9 @@ def wait_until_blocked(admin_url, pid, timeout=10.0):
 # ---- F1: lock_sample locks before it checks visibility: a REPEATABLE READ caller learns
 #          that a hidden sample exists and changed since its snapshot (40001, not TR006)
 def test_f1_repeatable_read_caller_cannot_tell_that_a_hidden_sample_changed(fresh_db):
-    """An analyst's personal login (psql, any isolation level) acts on a sample it cannot see.
-    lock_sample now runs SELECT ... FOR UPDATE SKIP LOCKED on the row before asking
+    """Found on the first V0023, fixed (visibility is now part of the locking query). An
+    analyst's personal login (psql, any isolation level) acts on a sample it cannot see.
+    lock_sample ran SELECT ... FOR UPDATE SKIP LOCKED on the row before asking
     can_see_sample(): under REPEATABLE READ, a hidden row that someone changed after the
     caller's snapshot raises 40001 'could not serialize access due to concurrent update'
     instead of TR006 'not found' - an oracle for existence and recent activity of samples the
@@ -325,8 +326,9 @@ def test_held_import_writes_the_match_row(conn):
 
 
 def test_held_a_refused_hidden_sample_leaves_no_lock_after_a_savepoint(fresh_db):
-    """The attacker's refused attempt (TR006) locks the hidden row for an instant (F1's cause),
-    but the lock goes with the failed statement: the attacker keeps its transaction open after
+    """The attacker's refused attempt (TR006) leaves no lock (on the first V0023 it locked the
+    hidden row for an instant, F1's cause, and the lock went with the failed statement): the
+    attacker keeps its transaction open after
     ROLLBACK TO SAVEPOINT and the buyer, who sees the sample, still acts on it (not TR007)."""
     db = fresh_db
     lc = Lifecycle(db)
@@ -379,7 +381,8 @@ def test_held_check_rule_error_order_on_a_qc_rejected_sample(conn, role):
 # ---- F4: acting on a hidden sample locks it for a moment: another user's action on it (a
 #          sample they can see) can fail with TR007 "being changed by someone else"
 def test_f4_acting_on_a_hidden_sample_never_locks_it(fresh_db):
-    """lock_sample takes FOR UPDATE on the row before can_see_sample() decides; the refusal
+    """Found on the first V0023, fixed (visibility is now part of the locking query).
+    lock_sample took FOR UPDATE on the row before can_see_sample() decided; the refusal
     (TR006) releases it, but between the two the row is held. A designer who loops over a
     request (hidden from designers) - here in a DO block catching TR006, which any login may
     run - keeps the row held often enough that the requesting buyer's actions fail with TR007
