@@ -5,6 +5,26 @@ import psycopg
 
 from conftest import Staff, act_as
 
+def persona(conn, email):
+    """(session token, role) of a new, committed web session of that person."""
+    row = conn.execute("select app_private.start_session(id), role::text from app.staff where email = %s",
+                       (email,)).fetchone()
+    conn.commit()
+    return row
+
+
+def connect_as(url, token, role, autocommit=False, **settings):
+    """A connection (as the authenticator, given its url) that acts as that web session, with
+    any further settings, each for the whole session."""
+    c = psycopg.connect(url, autocommit=autocommit)
+    c.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)", (role, token))
+    for k, v in settings.items():
+        c.execute("select set_config(%s, %s, false)", (k, v))
+    if not autocommit:
+        c.commit()
+    return c
+
+
 STATES = ["requested", "ordered", "received", "with-design", "with-sales", "at-factory", "returned",
           "cut-for-production"]
 

@@ -12,23 +12,7 @@ import pytest
 from psycopg import sql
 
 from conftest import db_url
-from helpers import Lifecycle
-
-
-def persona(conn, email):
-    row = conn.execute("select app_private.start_session(id), role::text from app.staff where email = %s",
-                       (email,)).fetchone()
-    conn.commit()
-    return row
-
-
-def connect_as(url, token, role, **settings):
-    c = psycopg.connect(url)
-    c.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)", (role, token))
-    for k, v in settings.items():
-        c.execute("select set_config(%s, %s, false)", (k, v))
-    c.commit()
-    return c
+from helpers import Lifecycle, connect_as, persona
 
 
 def one(conn, sql, params=()):

@@ -6,22 +6,7 @@ import psycopg
 import pytest
 
 from conftest import db_url
-from helpers import Lifecycle
-
-
-def persona(conn, email):
-    """(session token, role) of a new, committed web session of that person."""
-    row = conn.execute("select app_private.start_session(id), role::text from app.staff where email = %s",
-                       (email,)).fetchone()
-    conn.commit()
-    return row
-
-
-def connect_as(url, token, role):
-    c = psycopg.connect(url)
-    c.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)", (role, token))
-    c.commit()
-    return c
+from helpers import Lifecycle, connect_as, persona
 
 
 @pytest.fixture

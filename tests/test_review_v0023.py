@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import _url, act_as, db_url
-from helpers import Lifecycle
+from helpers import Lifecycle, connect_as, persona
 from tracker.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,20 +43,6 @@ def mismatch(conn, sid=None, search=True):
     derived = set(conn.execute(DERIVED + where_d, {"search": search}).fetchall())
     kept = set(conn.execute(KEPT + where_k, {"search": search}).fetchall())
     return {"missing_or_stale": derived - kept, "extra_or_stale": kept - derived}
-
-
-def persona(conn, email):
-    row = conn.execute("select app.staff.id, app_private.start_session(id), role::text from app.staff "
-                       "where email = %s", (email,)).fetchone()
-    conn.commit()
-    return row
-
-
-def connect_as(url, token, role, **kw):
-    c = psycopg.connect(url, **kw)
-    c.execute("select set_config('role', %s, false), set_config('tracker.session', %s, false)", (role, token))
-    c.commit()
-    return c
 
 
 def wait_until_blocked(admin_url, pid, timeout=10.0):
@@ -335,8 +321,8 @@ def test_held_a_refused_hidden_sample_leaves_no_lock_after_a_savepoint(fresh_db)
     sid = lc.make("requested")
     db.commit()
     url = db_url(db, "authenticator")
-    _, tok_d, role_d = persona(db, "designer@example.com")
-    _, tok_b, role_b = persona(db, "buyer@example.com")
+    tok_d, role_d = persona(db, "designer@example.com")
+    tok_b, role_b = persona(db, "buyer@example.com")
     attacker = connect_as(url, tok_d, role_d)
     buyer = connect_as(url, tok_b, role_b)
     try:
@@ -393,7 +379,7 @@ def test_f4_acting_on_a_hidden_sample_never_locks_it(fresh_db):
     sid = lc.make("requested")
     db.commit()
     url = db_url(db, "authenticator")
-    _, tok_d, role_d = persona(db, "designer@example.com")
+    tok_d, role_d = persona(db, "designer@example.com")
     attacker = connect_as(url, tok_d, role_d, autocommit=True)
     stop = time.monotonic() + 3.0
     hits = []
@@ -422,7 +408,7 @@ def test_f4_acting_on_a_hidden_sample_never_locks_it(fresh_db):
     assert tries > 100
     # the user-visible effect: the requesting buyer (who sees the sample) corrects its title
     # while the designer hammers; every TR007 the buyer gets is the designer's doing
-    _, tok_b, role_b = persona(db, "buyer@example.com")
+    tok_b, role_b = persona(db, "buyer@example.com")
     buyer = connect_as(url, tok_b, role_b)
     attacker = connect_as(url, tok_d, role_d, autocommit=True)
     stop = time.monotonic() + 3.0
