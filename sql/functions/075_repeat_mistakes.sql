@@ -14,8 +14,9 @@
 --                                  a reject in supplier_risk_months() needs an explicit tick (TR015)
 --
 -- The matching functions are SECURITY DEFINER (so the trigram indexes of app_private.sample_match
--- serve the match, as the GIN index does in search) and apply the samples policies' predicate, app_private.can_see_sample(); they
--- return only columns every role that sees a sample may read (never a cost).
+-- serve the match, as the GIN index does in search) and apply the samples policies' predicate,
+-- app_private.can_see_sample(); they return only columns every role that sees a sample may read
+-- (never a cost).
 set local role tracker_owner;
 
 ------------------------------------------------------------------------------

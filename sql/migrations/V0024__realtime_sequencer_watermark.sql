@@ -45,8 +45,8 @@ comment on table app_private.realtime_watermark is 'The realtime sequencer''s wa
 insert into app_private.realtime_watermark (floor_id) values (0);
 
 -- NOTE: no policy and no grant: only the sequencer (a definer) reads and writes the watermark,
---       so no caller can hand it a floor; RLS is enabled and forced here (the row is state, not
---       spec, so it has no file in sql/policies/ to re-apply).
+--       so no caller can hand it a floor; RLS is enabled and forced here and again by
+--       sql/policies/053_realtime_watermark.sql, re-applied after every migration.
 alter table app_private.realtime_watermark enable row level security;
 alter table app_private.realtime_watermark force row level security;
 
