@@ -38,11 +38,11 @@ begin
   select last_seq, last_hash into v_head from audit.chain_head for update;
   v_hash := audit.link_hash(v_head.last_hash, v_id, v_at, txid_current(), v_staff, v_role, session_user::text,
                             'app.samples', tg_op, coalesce(v_new, v_old) ->> 'id', v_old, v_new);
-  insert into audit.log (id, at, txid, staff_id, db_role, session_role, table_name, op, row_id, old_row, new_row,
-                         seq, prev_hash, hash)
+  insert into audit.log (id, at, txid, staff_id, db_role, session_role, table_name, op, row_id, old_row, new_row)
   overriding system value
   values (v_id, v_at, txid_current(), v_staff, v_role, session_user::text, 'app.samples', tg_op,
-          coalesce(v_new, v_old) ->> 'id', v_old, v_new, v_head.last_seq + 1, v_head.last_hash, v_hash);
+          coalesce(v_new, v_old) ->> 'id', v_old, v_new);
+  insert into audit.seals (seq, log_id, prev_hash, hash) values (v_head.last_seq + 1, v_id, v_head.last_hash, v_hash);
   update audit.chain_head set last_id = v_id, last_seq = v_head.last_seq + 1, last_hash = v_hash;
   return null;
 end

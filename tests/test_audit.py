@@ -43,8 +43,10 @@ def test_a_no_op_update_leaves_no_trace(conn):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("sql", ["update audit.log set op = 'DELETE'", "delete from audit.log",
-                                 "truncate audit.log", "insert into audit.log (db_role, table_name, op, prev_hash, hash) "
-                                 "values ('x', 'x', 'INSERT', '\\x00', '\\x00')"])
+                                 "truncate audit.log", "insert into audit.log (db_role, table_name, op) values ('x', 'x', 'INSERT')",
+                                 "select count(*) from audit.seals", "delete from audit.seals", "truncate audit.seals",
+                                 "insert into audit.seals (seq, log_id, prev_hash, hash) "
+                                 "values (1000000, 1, sha256('x'), sha256('x'))"])
 def test_no_staff_role_can_change_the_log(conn, role, sql):
     staff = conn.execute("select id from app.staff where email = %s", (f"{role}@example.com",)).fetchone()[0]
     act_as(conn, {"id": staff, "role": role})
@@ -72,8 +74,12 @@ def test_directors_and_admin_can_read_the_log_others_cannot(conn):
 
 
 @pytest.mark.parametrize("sql", ["update audit.log set op = 'DELETE' where id = 5",
-                                 "delete from audit.log where id = 5", "truncate audit.log"])
+                                 "delete from audit.log where id = 5", "truncate audit.log",
+                                 "update audit.seals set hash = sha256('x') where seq = 5",
+                                 "delete from audit.seals where seq = 5", "truncate audit.seals"])
 def test_superuser_normal_path_refused_by_trigger(conn, sql):
+    conn.execute("select audit.seal()")
+    assert conn.execute("select count(*) from audit.seals where seq = 5").fetchone()[0] == 1  # a row to refuse
     with pytest.raises(psycopg.Error) as err:
         with conn.transaction():
             conn.execute(sql)
@@ -84,7 +90,7 @@ def test_superuser_normal_path_refused_by_trigger(conn, sql):
 def test_owner_cannot_change_rows_either(conn):
     """The owner's RLS (forced) lets it select and insert only: update/delete reach
     no row, truncate hits the trigger. Row 5 exists and is unchanged afterwards."""
-    before = conn.execute("select hash from audit.log where id = 5").fetchone()
+    before = conn.execute("select op, new_row from audit.log where id = 5").fetchone()
     assert before is not None
     with conn.transaction():
         conn.execute("set local role audit_owner")
@@ -96,7 +102,7 @@ def test_owner_cannot_change_rows_either(conn):
             conn.execute("set local role audit_owner")
             conn.execute("truncate audit.log")
     assert err.value.sqlstate == "TR011"
-    assert conn.execute("select hash from audit.log where id = 5").fetchone() == before
+    assert conn.execute("select op, new_row from audit.log where id = 5").fetchone() == before
 
 
 def verify(conn):
@@ -122,6 +128,9 @@ def test_removed_row_is_detected(conn):
     conn.execute("set local session_replication_role = replica")
     conn.execute("delete from audit.log where id = %s", (target,))
     ok, broken, problem = verify(conn)
+    assert (ok, broken) == (False, target) and "was removed" in problem  # its seal names it
+    conn.execute("delete from audit.seals where log_id = %s", (target,))  # and with its seal too
+    ok, broken, problem = verify(conn)
     assert ok is False and broken > target and "removed" in problem
 
 
@@ -129,6 +138,7 @@ def test_removed_tail_is_detected(conn):
     last = conn.execute("select max(id) from audit.log").fetchone()[0]
     conn.execute("set local session_replication_role = replica")
     conn.execute("delete from audit.log where id > %s", (last - 3,))
+    conn.execute("delete from audit.seals where log_id > %s", (last - 3,))
     ok, broken, problem = verify(conn)
     assert ok is False and broken == last and "at the end were removed" in problem
 

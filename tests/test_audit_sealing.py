@@ -1,6 +1,7 @@
 """The audit chain without a global lock (issue 18, item 1): writers append unsealed
 rows and never wait on one another; audit.seal() links committed rows into the hash
-chain in commit order, in batches, one sealer at a time; aborted rows are never sealed;
+chain (audit.seals, V0025) in commit order, in batches, one sealer at a time; aborted rows
+are never sealed; an audit row is written once and never updated, not even to seal it;
 verify still catches every edit of a sealed row and reports the unsealed window."""
 import os
 import subprocess
@@ -23,6 +24,17 @@ def seal(conn, rows=50000):
     sealed = one(conn, "select sealed from audit.seal(%s)", (rows,))
     conn.commit()
     return sealed
+
+
+def seq_of(conn, log_id):
+    """The audit row's place in the chain, or None while it is unsealed."""
+    row = conn.execute("select seq from audit.seals where log_id = %s", (log_id,)).fetchone()
+    return row[0] if row else None
+
+
+def in_chain_order(conn, log_ids):
+    return [r[0] for r in conn.execute("select log_id from audit.seals where log_id = any(%s) order by seq",
+                                       (list(log_ids),)).fetchall()]
 
 
 def verify(conn):
@@ -63,11 +75,11 @@ def test_a_write_is_appended_unsealed_and_the_sealer_chains_it(db):
     head = db.execute("select last_seq, last_hash from audit.chain_head").fetchone()
     row = touch(db, loc, "Shelf A")
     db.commit()
-    assert db.execute("select seq, prev_hash, hash from audit.log where id = %s", (row,)).fetchone() == (None, None, None)
+    assert seq_of(db, row) is None
     assert db.execute("select last_seq, last_hash from audit.chain_head").fetchone() == head  # writers never touch it
     assert verify(db)[0] is True and verify(db)[3] == 1
     assert seal(db) == 1
-    seq, prev = db.execute("select seq, prev_hash from audit.log where id = %s", (row,)).fetchone()
+    seq, prev = db.execute("select seq, prev_hash from audit.seals where log_id = %s", (row,)).fetchone()
     assert (seq, prev) == (head[0] + 1, head[1])
     assert verify(db) == (True, None, None, 0)
 
@@ -97,7 +109,7 @@ def test_aborted_rows_are_never_sealed(db, other):
     other.commit()
     assert seal(db) == 1
     assert one(db, "select last_seq from audit.chain_head") == head + 1
-    assert one(db, "select seq from audit.log where id = %s", (kept,)) == head + 1
+    assert seq_of(db, kept) == head + 1
     assert one(db, "select count(*) from audit.log where id in (%s, %s)", (aborted_id, undone)) == 0
     assert verify(db) == (True, None, None, 0)
 
@@ -146,12 +158,12 @@ def test_a_long_transaction_stalls_no_writer_and_is_sealed_after_it_commits(db, 
     # the sealer does not wait for the open transaction either; it seals what committed
     assert one(other, "select sealed from audit.seal()") == 1
     other.commit()
-    assert one(other, "select seq is not null from audit.log where id = %s", (late,))
+    assert seq_of(other, late) is not None and seq_of(other, early) is None
     assert one(other, "select ok from audit.verify_chain()")
     other.commit()
     db.commit()
     assert seal(other) == 1
-    seq_early, seq_late = (one(other, "select seq from audit.log where id = %s", (i,)) for i in (early, late))
+    seq_early, seq_late = seq_of(other, early), seq_of(other, late)
     # in commit order: after the row that committed before it, although its id is lower
     assert seq_early == seq_late + 1
     assert verify(other) == (True, None, None, 0)
@@ -168,9 +180,7 @@ def test_a_capped_batch_finishes_its_snapshot_before_later_commits(db, other):
     other.commit()  # commits after the capped batch's snapshot
     assert seal(db, rows=2) == 1  # the rest of that snapshot first, not the straggler's lower id
     assert seal(db, rows=2) == 1
-    order = [r[0] for r in db.execute("select id from audit.log where id = any(%s) order by seq",
-                                      ([straggler] + firsts,)).fetchall()]
-    assert order == firsts + [straggler]
+    assert in_chain_order(db, [straggler] + firsts) == firsts + [straggler]
     assert one(db, "select cut is null from audit.chain_head")
     assert verify(db) == (True, None, None, 0)
 
@@ -201,7 +211,7 @@ def test_two_sealers_at_once_take_turns(db, other):
     db.commit()
     t.join(timeout=30)
     assert result == {"sealed": 0}  # it found everything sealed: no row sealed twice
-    seqs = [r[0] for r in db.execute("select seq from audit.log where id = any(%s) order by seq", (rows,)).fetchall()]
+    seqs = sorted(seq_of(db, r) for r in rows)
     assert len(set(seqs)) == 3 and seqs == list(range(seqs[0], seqs[0] + 3))
     assert verify(db) == (True, None, None, 0)
 
@@ -216,7 +226,7 @@ def sealed_rows(db):
             touch(db, loc, f"round {i}")
     db.commit()
     assert seal(db) == 9
-    return [r[0] for r in db.execute("select id from audit.log order by seq desc limit 9").fetchall()][::-1]
+    return [r[0] for r in db.execute("select log_id from audit.seals order by seq desc limit 9").fetchall()][::-1]
 
 
 def as_superuser_bypassing_triggers(db, sql, params=()):
@@ -236,82 +246,138 @@ def test_altering_a_sealed_row_is_detected(db, sealed_rows):
 def test_removing_a_sealed_row_is_detected(db, sealed_rows):
     as_superuser_bypassing_triggers(db, "delete from audit.log where id = %s", (sealed_rows[4],))
     ok, broken, problem, _ = verify(db)
+    assert (ok, broken) == (False, sealed_rows[4]) and "was removed" in problem
+
+
+def test_removing_a_sealed_row_and_its_seal_is_detected(db, sealed_rows):
+    as_superuser_bypassing_triggers(db, "delete from audit.log where id = %s", (sealed_rows[4],))
+    as_superuser_bypassing_triggers(db, "delete from audit.seals where log_id = %s", (sealed_rows[4],))
+    ok, broken, problem, _ = verify(db)
     assert (ok, broken) == (False, sealed_rows[5]) and "removed" in problem
 
 
 def test_reordering_sealed_rows_is_detected(db, sealed_rows):
     a, b = sealed_rows[3], sealed_rows[6]
-    seq_a, seq_b = (one(db, "select seq from audit.log where id = %s", (i,)) for i in (a, b))
+    seq_a, seq_b = seq_of(db, a), seq_of(db, b)
     db.execute("set local session_replication_role = replica")
-    db.execute("update audit.log set seq = -1 where id = %s", (a,))  # the seq index is unique: swap in steps
-    db.execute("update audit.log set seq = %s where id = %s", (seq_a, b))
-    db.execute("update audit.log set seq = %s where id = %s", (seq_b, a))
+    db.execute("update audit.seals set seq = seq + 1000000000 where log_id = %s", (a,))  # seq is unique: in steps
+    db.execute("update audit.seals set seq = %s where log_id = %s", (seq_a, b))
+    db.execute("update audit.seals set seq = %s where log_id = %s", (seq_b, a))
     db.commit()
-    assert db.execute("select seq from audit.log where id = %s", (a,)).fetchone()[0] > \
-        db.execute("select seq from audit.log where id = %s", (b,)).fetchone()[0]  # the swap happened
+    assert seq_of(db, a) > seq_of(db, b)  # the swap happened
     ok, broken, problem, _ = verify(db)
     assert ok is False and broken == b and "re-ordered" in problem
 
 
-def test_unsealing_a_sealed_row_to_have_it_resealed_is_detected(db, sealed_rows):
-    """Nulling a row's seal so the sealer chains an edited copy at the end: the gap shows."""
-    target = sealed_rows[2]
-    as_superuser_bypassing_triggers(db, "update audit.log set seq = null, prev_hash = null, hash = null, "
-                                        "new_row = jsonb_set(new_row, '{name}', '\"forged\"') where id = %s", (target,))
-    assert seal(db) == 1  # the sealer takes it as new...
+def test_pointing_seals_at_each_others_rows_is_detected(db, sealed_rows):
+    """The other way to re-order: the seals stay, their log_ids are swapped."""
+    a, b = sealed_rows[3], sealed_rows[6]
+    db.execute("set local session_replication_role = replica")
+    db.execute("update audit.seals set log_id = -log_id where log_id = %s", (a,))  # log_id is unique
+    db.execute("update audit.seals set log_id = %s where log_id = %s", (a, b))
+    db.execute("update audit.seals set log_id = %s where log_id = %s", (b, -a))
+    db.commit()
     ok, broken, problem, _ = verify(db)
-    assert (ok, broken) == (False, sealed_rows[3]) and "removed" in problem  # ...but the hole stays
+    assert ok is False and broken == b and "altered" in problem  # the first seal now names b, whose content differs
+
+
+def test_unsealing_a_sealed_row_to_have_it_resealed_is_detected(db, sealed_rows):
+    """Dropping a row's seal and editing the row, so the sealer might chain the edited copy at
+    the end: the sealer never reads a row below its floor again, and the hole shows."""
+    target = sealed_rows[2]
+    as_superuser_bypassing_triggers(db, "delete from audit.seals where log_id = %s", (target,))
+    as_superuser_bypassing_triggers(db, "update audit.log set new_row = jsonb_set(new_row, '{name}', '\"forged\"') "
+                                        "where id = %s", (target,))
+    assert seal(db) == 0  # below the floor: not taken as new
+    ok, broken, problem, unsealed = verify(db)
+    assert (ok, broken) == (False, sealed_rows[3]) and "removed" in problem  # the hole stays
+    assert unsealed == 1  # and the row shows as unsealed
 
 
 def test_truncating_the_sealed_tail_is_detected(db, sealed_rows):
     as_superuser_bypassing_triggers(db, "delete from audit.log where id = any(%s)", (sealed_rows[-3:],))
+    as_superuser_bypassing_triggers(db, "delete from audit.seals where log_id = any(%s)", (sealed_rows[-3:],))
     ok, broken, problem, _ = verify(db)
     assert (ok, broken) == (False, sealed_rows[-1]) and "at the end were removed" in problem
 
 
-def test_the_owner_can_only_seal_an_unsealed_row_never_edit_one(db, sealed_rows):
+def test_truncating_the_log_tail_alone_is_detected(db, sealed_rows):
+    as_superuser_bypassing_triggers(db, "delete from audit.log where id = any(%s)", (sealed_rows[-3:],))
+    ok, broken, problem, _ = verify(db)
+    assert (ok, broken) == (False, sealed_rows[-3]) and "was removed" in problem
+
+
+def columns(db, table):
+    return [r[0] for r in db.execute(
+        "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
+        "and not attisdropped order by attnum", (table,)).fetchall()]
+
+
+@pytest.mark.parametrize("table", ["audit.log", "audit.seals"])
+def test_no_column_of_the_log_or_the_chain_can_be_updated(db, sealed_rows, table):
+    """Every column, read from the catalogue so a new one is covered: the owner's update
+    reaches no row (no UPDATE policy), a superuser's is refused by trigger (TR011), and the
+    generated id even before that. Positive control: the sealer's append goes through."""
+    key = "id" if table == "audit.log" else "log_id"
+    cols = columns(db, table)
+    assert len(cols) >= (11 if table == "audit.log" else 4)
     loc = locations(db, 1)[0]
     fresh = touch(db, loc, "unsealed")
     db.commit()
-    db.execute("set local role audit_owner")
-    assert db.execute("update audit.log set op = 'DELETE' where id = %s", (sealed_rows[0],)).rowcount == 0
-    with pytest.raises(psycopg.Error) as err:  # an unsealed row: content stays as written
-        db.execute("update audit.log set op = 'DELETE', seq = -1, prev_hash = '\\x00', hash = '\\x00' where id = %s",
-                   (fresh,))
-    assert err.value.sqlstate == "TR011"
-    db.rollback()
-    with pytest.raises(psycopg.Error) as err:  # nor is a sealed row sealed again, even by a superuser
-        db.execute("update audit.log set seq = seq + 1000 where id = %s", (sealed_rows[0],))
-    assert err.value.sqlstate == "TR011"
-    db.rollback()
-    assert seal(db) == 1  # positive control: the sealer's own update goes through
+    for col in cols:
+        c, t = sql.Identifier(col), sql.SQL(table)
+        stmt = sql.SQL("update {t} set {c} = {c} where {k} = %s").format(t=t, c=c, k=sql.Identifier(key))
+        if (table, col) == ("audit.log", "id"):  # generated always: refused before any policy or trigger
+            with pytest.raises(psycopg.errors.GeneratedAlways), db.transaction():
+                db.execute(stmt, (fresh,))
+            continue
+        for target in (sealed_rows[0], fresh):
+            with db.transaction():
+                db.execute("set local role audit_owner")
+                assert db.execute(stmt, (target,)).rowcount == 0, (col, target)
+            if table == "audit.seals" and target == fresh:
+                continue  # no seal row yet: nothing for a trigger to refuse
+            with pytest.raises(psycopg.Error) as err, db.transaction():
+                db.execute(stmt, (target,))
+            assert err.value.sqlstate == "TR011", (col, target)
+    assert seal(db) == 1
     assert verify(db) == (True, None, None, 0)
 
 
-SEAL_COLUMNS = {"seq", "prev_hash", "hash"}
-
-
-def test_sealing_changes_no_other_column_of_an_audit_row(db, sealed_rows):
-    """The seal guard names every column but the seal columns (no row-to-JSON of each row):
-    for every column of audit.log, read from the catalogue so a new column is covered, a
-    sealing update that also changes it is refused. Positive control: the plain seal passes."""
-    columns = [r[0] for r in db.execute(
-        "select attname from pg_attribute where attrelid = 'audit.log'::regclass and attnum > 0 "
-        "and not attisdropped order by attnum").fetchall()]
-    assert SEAL_COLUMNS < set(columns) and len(columns) > 10
-    loc = locations(db, 1)[0]
-    fresh = touch(db, loc, "unsealed")
+def test_sealing_writes_no_audit_row_again(db):
+    """The sealer appends seals; it never rewrites the rows it seals (the cost V0025 removed)."""
+    rows = [touch(db, loc, "to be sealed") for loc in locations(db, 3)]
     db.commit()
-    for col in sorted(set(columns) - SEAL_COLUMNS):
-        other = sql.Identifier(col)
-        with pytest.raises(psycopg.Error) as err, db.transaction():
-            db.execute(sql.SQL("update audit.log set {c} = (select l.{c} from audit.log l where l.{c} is distinct from "
-                               "(select {c} from audit.log where id = %(id)s) order by l.id limit 1), "
-                               "seq = -1, prev_hash = '\\x00', hash = '\\x00' where id = %(id)s").format(c=other),
-                       {"id": fresh})
-        # the identity column cannot be set by any UPDATE (generated always): refused before the guard
-        assert err.value.sqlstate == ("428C9" if col == "id" else "TR011"), col
-    assert seal(db) == 1
+    versions = "select id, ctid::text, xmin::text from audit.log where id = any(%s) order by id"
+    before = db.execute(versions, (rows,)).fetchall()
+    assert seal(db) == 3 and all(seq_of(db, r) for r in rows)
+    assert db.execute(versions, (rows,)).fetchall() == before  # the same row versions: none was rewritten
+    assert one(db, "select n_tup_upd + n_tup_hot_upd from pg_stat_user_tables where relid = 'audit.log'::regclass") == 0
+    db.rollback()
+
+
+def test_the_sealer_reads_only_what_its_floor_leaves_open(db, other):
+    """A transaction left open keeps only its own rows to be read again, not every row
+    written since it began: after each seal, the rows the floor leaves open are the open
+    transaction's. Positive control: once it commits, its row is sealed after the others."""
+    locs = locations(db, 3)
+    stuck = touch(other, locs[0], "left open")  # other's transaction stays open
+    open_txid = one(other, "select txid_current()")
+    for i in range(4):
+        touch(db, locs[1 + i % 2], f"meanwhile {i}")
+        db.commit()
+        seal(db)
+    # read from inside the open transaction, which alone sees its own row
+    left, since_xmin = other.execute(
+        "select array_agg(l.id order by l.id) filter (where l.txid >= pg_snapshot_xmax(h.floor)::text::bigint "
+        "         or l.txid in (select x::text::bigint from pg_snapshot_xip(h.floor) x)), "
+        "       count(*) filter (where l.txid >= pg_snapshot_xmin(h.floor)::text::bigint) "
+        "  from audit.log l, audit.chain_head h").fetchone()
+    assert left == [stuck]  # only the open transaction's row is left to read...
+    assert since_xmin >= 5  # ...where "everything since the oldest open transaction" would be 5 (control)
+    other.commit()
+    assert seal(db) == 1 and seq_of(db, stuck) == one(db, "select last_seq from audit.chain_head")
+    db.rollback()
     assert verify(db) == (True, None, None, 0)
 
 

@@ -86,6 +86,18 @@ def test_upgrading_from_the_previous_release_keeps_every_row_and_the_chain(old_d
         old_version = c.execute("select max(version) from public.schema_version").fetchone()[0]
         assert c.execute("select ok from audit.verify_chain()").fetchone()[0]
         assert before["app.samples"] >= SAMPLES
+        # a chain with sealed rows and a few still waiting, as a running system has (V0025 moves the seals)
+        c.execute("select audit.seal()")
+        c.commit()
+        for loc in [r[0] for r in c.execute("select id from app.locations order by id limit 2").fetchall()]:
+            c.execute("update app.locations set name = name || ' (moved)' where id = %s", (loc,))
+        c.commit()
+        sealed_before = c.execute("select count(*) from audit.log where hash is not null").fetchone()[0] \
+            if c.execute("select to_regclass('audit.seals') is null").fetchone()[0] else \
+            c.execute("select count(*) from audit.seals").fetchone()[0]
+        waiting = c.execute("select unsealed from audit.verify_chain()").fetchone()[0]
+        assert sealed_before > 0 and waiting == 2
+        before = counts(c)
     t = time.monotonic()
     migrate(url)
     took = time.monotonic() - t
@@ -103,6 +115,10 @@ def test_upgrading_from_the_previous_release_keeps_every_row_and_the_chain(old_d
                 assert after[table] == n, f"{table}: {n} rows before the upgrade, {after[table]} after"
         ok, checked, broken, why = c.execute("select ok, rows_checked, first_broken_id, problem from audit.verify_chain()").fetchone()
         assert ok, why
+        assert checked >= sealed_before  # every seal kept (and what the release's own writes added since)
+        assert c.execute("select sealed from audit.seal()").fetchone()[0] >= 2  # the rows that waited are sealed now
+        c.commit()
+        assert c.execute("select ok, unsealed from audit.verify_chain()").fetchone() == (True, 0)
         assert c.execute("""select count(*) from app.samples s
                               left join lateral (select to_state from app.sample_events e where e.sample_id = s.id
                                                   order by e.at desc, e.id desc limit 1) last on true

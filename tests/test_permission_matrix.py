@@ -19,7 +19,7 @@ PK = {"app.sample_costs": "sample_id", "app.qc_inspection_notes": "inspection_id
       "app_private.staff_credentials": "staff_id", "app_private.demo_clock": "singleton",
       "audit.chain_head": "singleton", "app.currencies": "code", "app.supplier_quality": "supplier_id",
       "app.duplicate_dismissals": "sample_a", "app.import_layouts": "header_key",
-      "app_private.sample_match": "sample_id"}
+      "app_private.sample_match": "sample_id", "audit.seals": "seq"}
 
 # what each scope means for samples, as SQL over app.samples (alias s); %(team)s is the persona's team
 SAMPLE_SCOPES = {

@@ -211,7 +211,8 @@ def test_finding_sealing_cannot_rewrite_a_number_in_an_audited_value(fresh_db):
     """PRE-EXISTING (the to_jsonb guard had the same hole): jsonb `=` compares numbers by
     value, so the one permitted update (the seal) may also rewrite 120 as 120.0000 (or 1e2) in
     old_row/new_row; the hash is then computed over the rewritten text and the chain
-    verifies. The guard should compare old_row/new_row as text (jsonb's text keeps the scale)."""
+    verifies. The guard should compare old_row/new_row as text (jsonb's text keeps the scale).
+    Since V0025 there is no permitted update at all (a seal is a row of audit.seals)."""
     db = fresh_db
     db.execute("select audit.seal()")
     db.commit()
@@ -220,9 +221,9 @@ def test_finding_sealing_cannot_rewrite_a_number_in_an_audited_value(fresh_db):
     row = db.execute("select max(id) from audit.log where table_name = 'app.locations'").fetchone()[0]
     db.commit()
     with pytest.raises(psycopg.Error) as err:
-        db.execute("update audit.log set new_row = jsonb_set(new_row, '{id}', ((new_row->>'id') || '.0000')::jsonb), "
-                   "seq = -1, prev_hash = '\\x00', hash = '\\x00' where id = %s", (row,))
-    assert err.value.sqlstate == "TR011"  # fixed: the guard compares the row images as text
+        db.execute("update audit.log set new_row = jsonb_set(new_row, '{id}', ((new_row->>'id') || '.0000')::jsonb) "
+                   "where id = %s", (row,))
+    assert err.value.sqlstate == "TR011"  # fixed: no update of an audit row passes
     db.rollback()
     assert db.execute("select sealed from audit.seal()").fetchone()[0] >= 1  # positive control: the seal itself
     db.commit()
@@ -431,9 +432,10 @@ def test_committed_ids_stay_a_prefix_under_concurrent_writers_and_sequencers(tem
         drop(name)
 
 
-def test_the_seal_guard_tells_sql_null_from_json_null(fresh_db):
-    """Stricter than the to_jsonb guard it replaced (which saw SQL NULL and JSON null as the
-    same `null`): a sealing update that turns an insert's NULL old_row into 'null' is refused."""
+def test_the_log_guard_tells_sql_null_from_json_null(fresh_db):
+    """Stricter than the to_jsonb guard of V0015 (which saw SQL NULL and JSON null as the same
+    `null`): an update that turns an insert's NULL old_row into 'null' is refused - since V0025
+    every update of an audit row is. Control: the row is there, unsealed, and the sealer seals it."""
     db = fresh_db
     db.execute("select audit.seal()")
     db.commit()
@@ -441,9 +443,9 @@ def test_the_seal_guard_tells_sql_null_from_json_null(fresh_db):
     row = db.execute("select max(id) from audit.log where table_name = 'app.locations' and old_row is null").fetchone()[0]
     db.commit()
     with pytest.raises(psycopg.Error) as err:
-        db.execute("update audit.log set old_row = 'null'::jsonb, seq = -1, prev_hash = '\\x00', hash = '\\x00' "
-                   "where id = %s", (row,))
+        db.execute("update audit.log set old_row = 'null'::jsonb where id = %s", (row,))
     db.rollback()
     assert err.value.sqlstate == "TR011"
-    db.execute("update audit.log set seq = -1, prev_hash = '\\x00', hash = '\\x00' where id = %s", (row,))  # control
+    assert db.execute("select sealed from audit.seal()").fetchone()[0] == 1  # control
+    assert db.execute("select old_row is null from audit.log where id = %s", (row,)).fetchone()[0]
     db.rollback()

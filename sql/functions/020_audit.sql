@@ -93,39 +93,15 @@ end
 $$;
 comment on function audit.tg_any__forbid_change() is 'BEFORE UPDATE/DELETE/TRUNCATE guard for append-only tables; raises TR011 for every role, the owner included.';
 
-create or replace function audit.tg_log__allow_only_sealing() returns trigger
-language plpgsql volatile
-as $$
-begin
-  -- the one change an audit row ever sees: sealed once (seq, prev_hash, hash from NULL
-  -- to a value), everything else exactly as written
-  -- every column but the three seal columns, by name (no row-to-JSON conversion of every audit
-  -- row as it is sealed; tests/test_audit_sealing.py fails when a new column is missing here).
-  -- The row images as text: jsonb equality compares numbers by value, so 1 = 1.0000 and a
-  -- seal could otherwise rewrite a figure before the hash is taken over it.
-  if old.hash is null and new.hash is not null
-     and (new.id, new.at, new.txid, new.staff_id, new.db_role, new.session_role, new.table_name, new.op,
-          new.row_id, new.old_row::text, new.new_row::text)
-         is not distinct from (old.id, old.at, old.txid, old.staff_id, old.db_role, old.session_role,
-                               old.table_name, old.op, old.row_id, old.old_row::text, old.new_row::text) then
-    return new;
-  end if;
-  raise exception using
-    errcode = 'TR011',
-    message = 'audit.log is append-only; update is not allowed',
-    detail = format('Audit row %s can only be sealed, once, by audit.seal().', old.id),
-    hint = 'Record a correcting entry instead.';
-end
-$$;
-comment on function audit.tg_log__allow_only_sealing() is 'BEFORE UPDATE guard on audit.log: lets the sealer set seq/prev_hash/hash on an unsealed row and refuses every other update (TR011), the owner''s included.';
-
 drop trigger if exists before_change_forbid on audit.log;
-create or replace trigger before_update_seal_only before update on audit.log
-  for each row execute function audit.tg_log__allow_only_sealing();
+-- written once: no update, not even the sealer's (V0025: a seal is a row of audit.seals)
+create or replace trigger before_update_forbid before update on audit.log
+  for each row execute function audit.tg_any__forbid_change();
 create or replace trigger before_delete_forbid before delete on audit.log
   for each row execute function audit.tg_any__forbid_change();
 create or replace trigger before_truncate_forbid before truncate on audit.log
   for each statement execute function audit.tg_any__forbid_change();
+-- (the seals' own guards are beside them: sql/policies/006_audit_seals.sql)
 
 create or replace function audit.seal(p_max_rows integer default 50000)
 returns table (sealed integer, last_seq bigint, max_lag interval)
@@ -136,6 +112,8 @@ declare
   v_zero bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
   v_head record;
   v_snap pg_snapshot;
+  v_floor_xmax bigint;
+  v_floor_xip bigint[];
   v_prev bytea;
   v_seq bigint;
   v_hash bytea;
@@ -144,7 +122,6 @@ declare
   v_prevs bytea[] := '{}';
   v_hashes bytea[] := '{}';
   v_oldest timestamptz;
-  v_done integer;
   r record;
 begin
   if p_max_rows is null or p_max_rows not between 1 and 1000000 then
@@ -154,7 +131,7 @@ begin
   -- one sealer at a time (pg_cron, the CLI, a second CLI): the others wait here, then
   -- read the head the first one left
   perform pg_advisory_xact_lock(hashtextextended('tracker.audit.seal', 0));
-  select h.last_seq, h.last_hash, h.cut into v_head from audit.chain_head h for update;
+  select h.last_seq, h.last_hash, h.cut, h.floor into v_head from audit.chain_head h for update;
   v_prev := coalesce(v_head.last_hash, v_zero);
   v_seq := coalesce(v_head.last_seq, 0);
   -- Commit order. The rows visible to a snapshot are exactly the rows whose transactions
@@ -165,11 +142,20 @@ begin
   -- commits. When a batch is capped (p_max_rows), the rest of that snapshot's rows are
   -- sealed first next time (chain_head.cut), before anything that committed since.
   v_snap := coalesce(v_head.cut, pg_current_snapshot());
+  -- Which rows to read (V0025). The floor is the snapshot of the last uncapped batch: every
+  -- row of a transaction it counts as ended was sealed by that batch (it was visible) or is
+  -- a rolled-back one (never visible). What is left to seal was written by a transaction the
+  -- floor saw running (its xip) or that began after it (txid >= its xmax): those rows alone
+  -- are read, by the txid index, and the ones a capped batch already sealed are skipped.
+  -- An open transaction does not hold the others back: whatever committed is sealed now.
+  v_floor_xmax := pg_snapshot_xmax(v_head.floor)::text::bigint;
+  select coalesce(array_agg(x::text::bigint), '{}') into v_floor_xip from pg_snapshot_xip(v_head.floor) x;
   for r in
     select l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role, l.table_name, l.op, l.row_id, l.old_row, l.new_row
       from audit.log l
-     where l.hash is null
+     where (l.txid >= v_floor_xmax or l.txid = any (v_floor_xip))
        and pg_visible_in_snapshot(l.txid::text::xid8, v_snap)
+       and not exists (select from audit.seals s where s.log_id = l.id)
      order by l.id
      limit p_max_rows
   loop
@@ -183,26 +169,19 @@ begin
     v_oldest := least(v_oldest, r.at);
     v_prev := v_hash;
   end loop;
-  if cardinality(v_ids) > 0 then
-    update audit.log l set seq = u.seq, prev_hash = u.prev, hash = u.hash
-      from unnest(v_ids, v_seqs, v_prevs, v_hashes) u(id, seq, prev, hash)
-     where l.id = u.id and l.hash is null;
-    get diagnostics v_done = row_count;
-    if v_done <> cardinality(v_ids) then  -- cannot happen under the lock; never seal half a batch
-      raise exception using errcode = 'TR051', message = 'The audit sealer lost a race it should not be able to lose.',
-        detail = format('%s of %s rows were sealed by someone else meanwhile.', cardinality(v_ids) - v_done, cardinality(v_ids)),
-        hint = 'Nothing was sealed; run audit.seal() again and report this.';
-    end if;
-    update audit.chain_head
-       set last_id = v_ids[cardinality(v_ids)], last_seq = v_seq, last_hash = v_prev, sealed_at = clock_timestamp(),
-           cut = case when cardinality(v_ids) = p_max_rows then v_snap end;
-  elsif v_head.cut is not null then
-    update audit.chain_head set cut = null;
-  end if;
+  -- a row sealed twice would break the unique log_id: the whole batch fails, none is half-sealed
+  insert into audit.seals (seq, log_id, prev_hash, hash)
+  select u.seq, u.id, u.prev, u.hash from unnest(v_ids, v_seqs, v_prevs, v_hashes) u(id, seq, prev, hash);
+  update audit.chain_head
+     set last_id = coalesce(v_ids[cardinality(v_ids)], last_id), last_seq = v_seq, last_hash = v_prev,
+         sealed_at = case when cardinality(v_ids) > 0 then clock_timestamp() else sealed_at end,
+         -- capped: the same snapshot again next time, floor unchanged; else this snapshot is the floor
+         cut = case when cardinality(v_ids) = p_max_rows then v_snap end,
+         floor = case when cardinality(v_ids) = p_max_rows then floor else v_snap end;
   return query select cardinality(v_ids), v_seq, clock_timestamp() - v_oldest;
 end
 $$;
-comment on function audit.seal(integer) is 'The sealer: links every committed unsealed audit row (at most p_max_rows) into the hash chain, in commit order, under an advisory lock; idempotent. Run by pg_cron (tracker-audit-seal) and `python -m tracker.cli seal-audit`.';
+comment on function audit.seal(integer) is 'The sealer: links every committed unsealed audit row (at most p_max_rows) into the hash chain (audit.seals), in commit order, under an advisory lock; idempotent. Reads only the rows its floor (chain_head.floor) has not settled. Run by pg_cron (tracker-audit-seal), the web processes and `python -m tracker.cli seal-audit`.'; 
 
 create or replace procedure audit.run_sealer(p_for interval, p_every interval)
 language plpgsql
@@ -246,22 +225,27 @@ declare
   v_age interval;
 begin
   -- the unsealed window: committed rows the sealer has not linked yet (not yet tamper-evident)
-  select count(*), clock_timestamp() - min(l.at) into v_unsealed, v_age from audit.log l where l.hash is null;
-  select count(*) into v_count from audit.log l where l.seq is not null;
+  select count(*), clock_timestamp() - min(l.at) into v_unsealed, v_age
+    from audit.log l where not exists (select from audit.seals s where s.log_id = l.id);
+  select count(*) into v_count from audit.seals;
   with links as (
-    select l.id,
-           l.prev_hash is distinct from coalesce(lag(l.hash) over (order by l.seq), v_zero) as prev_mismatch,
-           l.hash <> audit.link_hash(l.prev_hash, l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role,
-                                     l.table_name, l.op, l.row_id, l.old_row, l.new_row) as hash_mismatch,
-           l.seq
-      from audit.log l
-     where l.seq is not null)
-  select id, prev_mismatch, hash_mismatch into v_bad
+    select s.log_id as id, s.seq,
+           l.id is null as missing,
+           s.prev_hash is distinct from coalesce(lag(s.hash) over (order by s.seq), v_zero) as prev_mismatch,
+           s.hash is distinct from audit.link_hash(s.prev_hash, l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role,
+                                                   l.table_name, l.op, l.row_id, l.old_row, l.new_row) as hash_mismatch
+      from audit.seals s
+      left join audit.log l on l.id = s.log_id)
+  select id, missing, prev_mismatch, hash_mismatch into v_bad
     from links
-   where prev_mismatch or hash_mismatch
+   where missing or prev_mismatch or hash_mismatch
    order by seq
    limit 1;
-  if found and v_bad.hash_mismatch then
+  if found and v_bad.missing then
+    return query select false, v_count, v_bad.id, format('audit row %s was removed: it is sealed, but no longer in the log', v_bad.id),
+                        v_unsealed, v_age;
+    return;
+  elsif found and v_bad.hash_mismatch then
     return query select false, v_count, v_bad.id, format('audit row %s was altered: its content no longer matches its hash', v_bad.id),
                         v_unsealed, v_age;
     return;
@@ -271,7 +255,7 @@ begin
     return;
   end if;
   select h.last_id, h.last_seq, h.last_hash into v_head from audit.chain_head h;
-  select l.id, l.seq, l.hash into v_last from audit.log l where l.seq is not null order by l.seq desc limit 1;
+  select s.log_id as id, s.seq, s.hash into v_last from audit.seals s order by s.seq desc limit 1;
   if v_head.last_seq is distinct from v_last.seq or v_head.last_hash is distinct from coalesce(v_last.hash, v_zero) then
     return query select false, v_count, v_head.last_id,
       format('the chain head names row %s but the log ends at row %s: rows at the end were removed', v_head.last_id, v_last.id),
@@ -281,7 +265,7 @@ begin
   return query select true, v_count, null::bigint, null::text, v_unsealed, v_age;
 end
 $$;
-comment on function audit.verify_chain() is 'Recomputes every link of the sealed audit hash chain (seq order); reports the first row that was altered, removed, re-ordered or re-linked, a removed tail, and the unsealed window (rows not yet chained, age of the oldest).';
+comment on function audit.verify_chain() is 'Recomputes every link of the sealed audit hash chain (audit.seals in seq order); reports the first row that was altered, removed, re-ordered or re-linked, a removed tail, and the unsealed window (rows not yet chained, age of the oldest).';
 
 -- the table owner attaches these triggers to its tables (sql/functions/021_audit_triggers.sql)
 grant usage on schema audit to tracker_owner;

@@ -89,7 +89,7 @@ set local role audit_owner;
 revoke execute on all functions in schema audit from public;
 grant usage on schema audit to system_admin, ops_director, md;
 grant execute on function audit.verify_chain() to system_admin, ops_director, md;
--- NOTE: audit.tg_any__record_change(), audit.tg_any__forbid_change() and audit.tg_log__allow_only_sealing() are trigger
+-- NOTE: audit.tg_any__record_change() and audit.tg_any__forbid_change() are trigger
 -- functions; no role executes them directly. audit.seal() and audit.run_sealer() are run by pg_cron and the
 -- seal-audit command as the database owner, never by a staff role.
 

@@ -23,16 +23,14 @@ create policy select_writer on audit.log for select to audit_owner using (true);
 comment on policy select_writer on audit.log is 'The audit writer (trigger and verifier) reads the chain.';
 create policy insert_writer on audit.log for insert to audit_owner with check (true);
 comment on policy insert_writer on audit.log is 'Only the audit trigger, running as audit_owner, appends rows.';
-create policy update_sealer on audit.log for update to audit_owner using (hash is null) with check (hash is not null);
-comment on policy update_sealer on audit.log is 'Only the sealer (audit.seal, running as audit_owner) updates, and only an unsealed row, to seal it; the trigger before_update_seal_only refuses any other change.';
 
 create policy select_writer on audit.chain_head for select to audit_owner using (true);
 comment on policy select_writer on audit.chain_head is 'The sealer and the verifier read the chain head.';
 create policy update_writer on audit.chain_head for update to audit_owner using (true) with check (true);
 comment on policy update_writer on audit.chain_head is 'The sealer moves the chain head forward.';
 -- NOTE: update/delete/truncate on audit.log are granted to nobody and refused by
--- trigger even for its owner (the one update allowed is the sealer's, setting seq,
--- prev_hash and hash on an unsealed row); the hash chain (audit.verify_chain) exposes a
+-- trigger even for its owner, the sealer included (since V0025 a seal is a row of
+-- audit.seals, policies/006_audit_seals.sql); the hash chain (audit.verify_chain) exposes a
 -- superuser's edit of a sealed row. Writers never touch audit.chain_head: only the sealer.
 
 grant select on audit.log to ops_director, md, system_admin;
