@@ -381,6 +381,30 @@ def test_the_sealer_reads_only_what_its_floor_leaves_open(db, other):
     assert verify(db) == (True, None, None, 0)
 
 
+def test_after_a_restore_from_another_cluster_rows_are_still_sealed(db):
+    """A dump restored into another cluster brings chain_head.floor and audit rows whose
+    transaction ids are that cluster's. A floor beyond this cluster's next id is ignored (read
+    everything once), and a committed row with an id this cluster has not handed out yet (written
+    before the restore) is sealed too. Positive control: the floor is ours again afterwards."""
+    ahead = one(db, "select txid_current() + 1000000")
+    db.execute("update audit.chain_head set floor = (%s || ':' || %s || ':')::pg_snapshot", (ahead, ahead))
+    # as the restore leaves it: a row written by the other cluster, unsealed when it was dumped
+    restored = one(db, "insert into audit.log (txid, db_role, session_role, table_name, op, row_id, new_row) "
+                       "values (%s, 'buyer', 'authenticator', 'app.locations', 'UPDATE', '1', '{\"id\": 1}') "
+                       "returning id", (ahead + 5,))
+    db.commit()
+    here = touch(db, locations(db, 1)[0], "written after the restore")
+    db.commit()
+    assert seal(db) == 2
+    assert seq_of(db, restored) is not None and seq_of(db, here) is not None
+    assert one(db, "select pg_snapshot_xmax(floor)::text::bigint < %s from audit.chain_head", (ahead,))
+    db.rollback()
+    touch(db, locations(db, 1)[0], "and the next one")
+    db.commit()
+    assert seal(db) == 1
+    assert verify(db) == (True, None, None, 0)
+
+
 # ---------------------------------------------------------------- the window, the CLI, the schedule
 
 def test_verify_reports_the_unsealed_window(db):

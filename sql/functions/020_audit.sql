@@ -141,6 +141,13 @@ begin
   -- transaction still open - whatever ids it drew - is sealed in a later batch, after it
   -- commits. When a batch is capped (p_max_rows), the rest of that snapshot's rows are
   -- sealed first next time (chain_head.cut), before anything that committed since.
+  -- A floor (or cut) beyond this cluster's next transaction id was not taken here: the database
+  -- was restored from a dump of another cluster, whose transaction ids these are. It says
+  -- nothing about this cluster's rows: read every unsealed row once (the next floor is ours).
+  if pg_snapshot_xmax(v_head.floor) > pg_snapshot_xmax(pg_current_snapshot()) then
+    v_head.floor := '1:1:'::pg_snapshot;
+    v_head.cut := null;
+  end if;
   v_snap := coalesce(v_head.cut, pg_current_snapshot());
   -- Which rows to read (V0025). The floor is the snapshot of the last uncapped batch: every
   -- row of a transaction it counts as ended was sealed by that batch (it was visible) or is
@@ -154,7 +161,11 @@ begin
     select l.id, l.at, l.txid, l.staff_id, l.db_role, l.session_role, l.table_name, l.op, l.row_id, l.old_row, l.new_row
       from audit.log l
      where (l.txid >= v_floor_xmax or l.txid = any (v_floor_xip))
-       and pg_visible_in_snapshot(l.txid::text::xid8, v_snap)
+       and (pg_visible_in_snapshot(l.txid::text::xid8, v_snap)
+            -- a committed row (this scan sees it) with an id this cluster has not handed out yet
+            -- (pg_current_snapshot() in a query is that query's snapshot): written before a
+            -- restore, by another cluster, long committed
+            or l.txid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
        and not exists (select from audit.seals s where s.log_id = l.id)
      order by l.id
      limit p_max_rows
@@ -177,7 +188,7 @@ begin
          sealed_at = case when cardinality(v_ids) > 0 then clock_timestamp() else sealed_at end,
          -- capped: the same snapshot again next time, floor unchanged; else this snapshot is the floor
          cut = case when cardinality(v_ids) = p_max_rows then v_snap end,
-         floor = case when cardinality(v_ids) = p_max_rows then floor else v_snap end;
+         floor = case when cardinality(v_ids) = p_max_rows then v_head.floor else v_snap end;
   return query select cardinality(v_ids), v_seq, clock_timestamp() - v_oldest;
 end
 $$;
