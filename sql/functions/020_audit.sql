@@ -107,8 +107,12 @@ create or replace function audit.seal(p_max_rows integer default 50000)
 returns table (sealed integer, last_seq bigint, max_lag interval)
 language plpgsql volatile security definer
 set search_path = pg_catalog, audit, pg_temp
+-- its row query is planned for each run's floor: a generic plan (a long-lived caller, such as a web
+-- process's relay, gets one after five runs) can read the whole log by id when nothing is waiting
+set plan_cache_mode = force_custom_plan
 as $$
 declare
+  v_own bigint;
   v_zero bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
   v_head record;
   v_snap pg_snapshot;
@@ -149,6 +153,17 @@ begin
     v_head.cut := null;
   end if;
   v_snap := coalesce(v_head.cut, pg_current_snapshot());
+  -- The sealer's own transaction (it has an id: it locked the head) is running, not ended, though
+  -- its own snapshot leaves it out of the running list: put it in. Else a caller that seals and
+  -- then writes more in the same transaction (anyone who may seal can do it on purpose) would
+  -- leave those rows below the floor, never sealed. Its own rows are sealed after it commits.
+  v_own := pg_current_xact_id()::text::bigint;
+  if v_own < pg_snapshot_xmax(v_snap)::text::bigint and pg_visible_in_snapshot(v_own::text::xid8, v_snap) then
+    select format('%s:%s:%s', least(pg_snapshot_xmin(v_snap)::text::bigint, v_own), pg_snapshot_xmax(v_snap),
+                  string_agg(x::text, ',' order by x))::pg_snapshot
+      into v_snap
+      from (select x::text::bigint as x from pg_snapshot_xip(v_snap) x union select v_own) u;
+  end if;
   -- Which rows to read (V0025). The floor is the snapshot of the last uncapped batch: every
   -- row of a transaction it counts as ended was sealed by that batch (it was visible) or is
   -- a rolled-back one (never visible). What is left to seal was written by a transaction the
