@@ -177,10 +177,13 @@ begin
       from audit.log l
      where (l.txid >= v_floor_xmax or l.txid = any (v_floor_xip))
        and (pg_visible_in_snapshot(l.txid::text::xid8, v_snap)
-            -- a committed row (this scan sees it) with an id this cluster has not handed out yet
-            -- (pg_current_snapshot() in a query is that query's snapshot): written before a
-            -- restore, by another cluster, long committed
+            -- a committed row (this scan sees it) with an id at or above the scan's xmax, so not
+            -- one of this cluster's committed transactions (the caller's own are left out below):
+            -- written before a restore, by another cluster, long committed
             or l.txid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+       -- never the caller's own rows (uncommitted yet; a snapshot's xmax is the last completed id
+       -- + 1, so the caller's own id can be at or above it and pass the test just above)
+       and l.txid <> v_own
        and not exists (select from audit.seals s where s.log_id = l.id)
      order by l.id
      limit p_max_rows
