@@ -13,23 +13,14 @@ import pytest
 from psycopg import sql
 
 from conftest import db_url
+from audit_chain import locations, one, seal, seq_of, touch, verify
 from helpers import Lifecycle, connect_as, persona
 
 
-def one(conn, sql, params=()):
-    return conn.execute(sql, params).fetchone()[0]
 
 
-def seal(conn, rows=50000):
-    sealed = one(conn, "select sealed from audit.seal(%s)", (rows,))
-    conn.commit()
-    return sealed
 
 
-def seq_of(conn, log_id):
-    """The audit row's place in the chain, or None while it is unsealed."""
-    row = conn.execute("select seq from audit.seals where log_id = %s", (log_id,)).fetchone()
-    return row[0] if row else None
 
 
 def in_chain_order(conn, log_ids):
@@ -37,17 +28,8 @@ def in_chain_order(conn, log_ids):
                                        (list(log_ids),)).fetchall()]
 
 
-def verify(conn):
-    row = conn.execute("select ok, first_broken_id, problem, unsealed from audit.verify_chain()").fetchone()
-    conn.rollback()
-    return row
 
 
-def touch(conn, location_id, name):
-    """One audited write as the owner (a location renamed): returns its audit row id."""
-    conn.execute("update app.locations set name = %s where id = %s", (name, location_id))
-    return one(conn, "select max(id) from audit.log where table_name = 'app.locations' and row_id = %s",
-               (str(location_id),))
 
 
 @pytest.fixture
@@ -64,8 +46,6 @@ def other(db):
     c.close()
 
 
-def locations(db, n=3):
-    return [r[0] for r in db.execute("select id from app.locations order by id limit %s", (n,)).fetchall()]
 
 
 # ---------------------------------------------------------------- writing and sealing

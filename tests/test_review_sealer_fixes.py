@@ -14,43 +14,23 @@ Everything else is a regression test for what held, each with a positive control
 import psycopg
 import pytest
 
+from audit_chain import drain, one, seal, seq_of, touch, verify
+from audit_chain import locations as locs
 from conftest import db_url
 
 
-def one(conn, q, params=()):
-    return conn.execute(q, params).fetchone()[0]
 
 
-def seal(conn, rows=50000):
-    n = one(conn, "select sealed from audit.seal(%s)", (rows,))
-    conn.commit()
-    return n
 
 
-def drain(conn):
-    for _ in range(4):
-        seal(conn)
 
 
-def verify(conn):
-    row = conn.execute("select ok, first_broken_id, problem, unsealed from audit.verify_chain()").fetchone()
-    conn.rollback()
-    return row
 
 
-def seq_of(conn, log_id):
-    row = conn.execute("select seq from audit.seals where log_id = %s", (log_id,)).fetchone()
-    return row[0] if row else None
 
 
-def touch(conn, location_id, name):
-    conn.execute("update app.locations set name = %s where id = %s", (name, location_id))
-    return one(conn, "select max(id) from audit.log where table_name = 'app.locations' and row_id = %s",
-               (str(location_id),))
 
 
-def locs(db, n=3):
-    return [r[0] for r in db.execute("select id from app.locations order by id limit %s", (n,)).fetchall()]
 
 
 def sealed_once(conn):

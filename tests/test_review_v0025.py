@@ -15,43 +15,26 @@ import psycopg
 import pytest
 
 from conftest import _url, db_url
+from audit_chain import drain, one, seal, touch, verify
+from audit_chain import locations as locs
 from helpers import Lifecycle, connect_as, persona
 
 ROLES = ["buyer", "senior_buyer", "designer", "sales_lead", "sales_executive", "qc", "factory_liaison",
          "logistics", "finance", "ops_director", "md", "system_admin"]
 
 
-def one(conn, q, params=()):
-    return conn.execute(q, params).fetchone()[0]
 
 
-def seal(conn, rows=50000):
-    sealed = one(conn, "select sealed from audit.seal(%s)", (rows,))
-    conn.commit()
-    return sealed
 
 
-def drain(conn):
-    """Seal until a batch is empty (several runs, as the cron job / web sealer would)."""
-    for _ in range(5):
-        seal(conn)
 
 
-def verify(conn):
-    row = conn.execute("select ok, first_broken_id, problem, unsealed from audit.verify_chain()").fetchone()
-    conn.rollback()
-    return row
 
 
 def sealed(conn, log_id):
     return conn.execute("select exists (select from audit.seals where log_id = %s)", (log_id,)).fetchone()[0]
 
 
-def touch(conn, location_id, name):
-    """One audited write as the owner: returns its audit row id (uncommitted)."""
-    conn.execute("update app.locations set name = %s where id = %s", (name, location_id))
-    return one(conn, "select max(id) from audit.log where table_name = 'app.locations' and row_id = %s",
-               (str(location_id),))
 
 
 def floor(conn):
@@ -72,8 +55,6 @@ def connect(db, user=None, **kw):
     return psycopg.connect(db_url(db, user), **kw)
 
 
-def locs(db, n=3):
-    return [r[0] for r in db.execute("select id from app.locations order by id limit %s", (n,)).fetchall()]
 
 
 # ====================================================================== FINDINGS (F1, F1b fixed; F2 known)
