@@ -1,5 +1,6 @@
 """Helpers for the audit chain's tests (test_audit_sealing and the V0025 reviews): write an
-audited row, seal, verify, and find a row's place in the chain."""
+audited row, seal, verify, and find a row's place in the chain; and their `db` fixture."""
+import pytest
 
 
 def one(conn, sql, params=()):
@@ -41,3 +42,11 @@ def touch(conn, location_id, name):
 
 def locations(conn, n=3):
     return [r[0] for r in conn.execute("select id from app.locations order by id limit %s", (n,)).fetchall()]
+
+
+@pytest.fixture
+def db(fresh_db):
+    """A private demo database whose audit chain is sealed and intact (imported by the test modules)."""
+    drain(fresh_db)
+    assert verify(fresh_db) == (True, None, None, 0)
+    return fresh_db

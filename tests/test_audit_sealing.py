@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from conftest import db_url
-from audit_chain import locations, one, seal, seq_of, touch, verify
+from audit_chain import db, locations, one, seal, seq_of, touch, verify  # noqa: F401 (db: a fixture)
 from helpers import Lifecycle, connect_as, persona
 
 
@@ -30,13 +30,6 @@ def in_chain_order(conn, log_ids):
 
 
 
-
-
-@pytest.fixture
-def db(fresh_db):
-    seal(fresh_db)
-    assert verify(fresh_db) == (True, None, None, 0)
-    return fresh_db
 
 
 @pytest.fixture

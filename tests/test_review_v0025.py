@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from conftest import _url, db_url
-from audit_chain import drain, one, seal, touch, verify
+from audit_chain import db, drain, one, seal, touch, verify  # noqa: F401 (db: a fixture)
 from audit_chain import locations as locs
 from helpers import Lifecycle, connect_as, persona
 
@@ -42,13 +42,6 @@ def floor(conn):
                        "array(select x::text::bigint from pg_snapshot_xip(floor) x) from audit.chain_head").fetchone()
     conn.rollback()
     return row
-
-
-@pytest.fixture
-def db(fresh_db):
-    drain(fresh_db)
-    assert verify(fresh_db) == (True, None, None, 0)
-    return fresh_db
 
 
 def connect(db, user=None, **kw):
